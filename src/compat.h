@@ -1,0 +1,146 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		Every difference between PostgreSQL major versions lives here, so
+ *		the rest of migguard reads as if there were one PostgreSQL.
+ *
+ * Written against PostgreSQL 15; aims at 13 through 18.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGGUARD_COMPAT_H
+#define MIGGUARD_COMPAT_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+
+#if PG_VERSION_NUM < 130000
+#error "migguard requires PostgreSQL 13 or later"
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#else
+#include "storage/backendid.h"
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#include "storage/relfilelocator.h"
+#else
+#include "storage/relfilenode.h"
+#endif
+
+#if PG_VERSION_NUM >= 140000
+#define MG_PROCESS_UTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define MG_PROCESS_UTILITY_PASS \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define MG_PROCESS_UTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define MG_PROCESS_UTILITY_PASS \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
+/*
+ * Before PG15 an extension asked for shared memory from _PG_init; from PG15
+ * on it must do so from shmem_request_hook.
+ */
+#if PG_VERSION_NUM >= 150000
+#define MG_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * Index of this backend's slot in per-backend arrays of size MaxBackends.
+ * Regular backends and background workers have one; auxiliary processes
+ * do not.
+ */
+static inline int
+mg_my_backend_index(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return (MyProcNumber >= 0 && MyProcNumber < MaxBackends) ? MyProcNumber : -1;
+#else
+	return (MyBackendId >= 1 && MyBackendId <= MaxBackends) ? MyBackendId - 1 : -1;
+#endif
+}
+
+/* MaxBackends is only computed before shmem_request_hook from PG15 on. */
+static inline int
+mg_max_backends(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return MaxBackends;
+#else
+	return MaxConnections + autovacuum_max_workers + 1 +
+		max_worker_processes + max_wal_senders;
+#endif
+}
+
+/* Set up a materialized set-returning function's tuplestore. */
+static inline void
+mg_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	MemoryContext oldcxt;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+#endif
+}
+
+/* The physical identity of a relation's storage, renamed in PG16. */
+#if PG_VERSION_NUM >= 160000
+typedef RelFileLocator MgRelFile;
+#define MG_RELFILE_SET(rf, spc, db, rel) \
+	((rf).spcOid = (spc), (rf).dbOid = (db), (rf).relNumber = (rel))
+#define mg_relpath(rf, fork) relpathbackend((rf), InvalidBackendId, (fork))
+#else
+typedef RelFileNode MgRelFile;
+#define MG_RELFILE_SET(rf, spc, db, rel) \
+	((rf).spcNode = (spc), (rf).dbNode = (db), (rf).relNode = (rel))
+#define mg_relpath(rf, fork) relpathbackend((rf), InvalidBackendId, (fork))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define InvalidBackendId INVALID_PROC_NUMBER
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define mg_relation_map_filenode(relid, shared) \
+	RelationMapOidToFilenumber((relid), (shared))
+#else
+#define mg_relation_map_filenode(relid, shared) \
+	RelationMapOidToFilenode((relid), (shared))
+#endif
+
+#endif							/* MIGGUARD_COMPAT_H */

@@ -1,0 +1,194 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl_hook.c
+ *		The ProcessUtility hook: ask the rules about every DDL statement and
+ *		turn what they find into errors, warnings or log lines.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "access/xact.h"
+#include "parser/scansup.h"
+#include "tcop/utility.h"
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * The text of one statement out of a possibly multi-statement query string,
+ * as pg_stat_statements cuts it.
+ */
+char *
+migguard_statement_text(const char *queryString, int location, int len)
+{
+	if (queryString == NULL)
+		return pstrdup("");
+	if (location >= 0 && location <= (int) strlen(queryString))
+	{
+		queryString += location;
+		if (len <= 0)
+			len = strlen(queryString);
+	}
+	else
+		len = strlen(queryString);
+
+	while (len > 0 && scanner_isspace(*queryString))
+	{
+		queryString++;
+		len--;
+	}
+	while (len > 0 && (scanner_isspace(queryString[len - 1]) ||
+					   queryString[len - 1] == ';'))
+		len--;
+	return pnstrdup(queryString, len);
+}
+
+/*
+ * Statements no rule is about: transaction control, settings, cursors,
+ * prepared statements and the like.  Cheap to test, and it keeps the
+ * counters honest.
+ */
+static bool
+is_checked_statement(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_TransactionStmt:
+		case T_VariableSetStmt:
+		case T_VariableShowStmt:
+		case T_DiscardStmt:
+		case T_NotifyStmt:
+		case T_ListenStmt:
+		case T_UnlistenStmt:
+		case T_PrepareStmt:
+		case T_ExecuteStmt:
+		case T_DeallocateStmt:
+		case T_DeclareCursorStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+		case T_CopyStmt:
+		case T_ExplainStmt:
+		case T_CheckPointStmt:
+		case T_LoadStmt:
+		case T_CallStmt:
+		case T_DoStmt:
+		case T_ConstraintsSetStmt:
+		case T_LockStmt:
+			return false;
+		default:
+			return true;
+	}
+}
+
+static int
+elevel_for(RuleLevel level)
+{
+	RuleLevel	effective = level;
+
+	if (migguard_mode == MIGGUARD_MODE_WARN && effective > RULE_LEVEL_WARNING)
+		effective = RULE_LEVEL_WARNING;
+	else if (migguard_mode == MIGGUARD_MODE_LOG && effective > RULE_LEVEL_LOG)
+		effective = RULE_LEVEL_LOG;
+
+	switch (effective)
+	{
+		case RULE_LEVEL_ERROR:
+			return ERROR;
+		case RULE_LEVEL_WARNING:
+			return WARNING;
+		case RULE_LEVEL_LOG:
+			return LOG;
+		default:
+			return 0;
+	}
+}
+
+/*
+ * Turn violations into messages.  Warnings and log lines go out first; the
+ * first violation that is an error ends the statement, after its event is
+ * recorded, so the decision survives the error.
+ */
+static void
+enforce_violations(List *violations, const char *stmt_text)
+{
+	ListCell   *lc;
+	RuleViolation *rejection = NULL;
+
+	foreach(lc, violations)
+	{
+		RuleViolation *v = (RuleViolation *) lfirst(lc);
+		int			elevel = elevel_for(v->level);
+
+		if (elevel == ERROR)
+		{
+			if (rejection == NULL)
+				rejection = v;
+			continue;
+		}
+		if (elevel == 0)
+			continue;
+		if (elevel == WARNING)
+		{
+			registry_count(MG_COUNTER_WARNED);
+			registry_add_event("warn", v->rule, v->relation, stmt_text, v->message);
+		}
+		ereport(elevel,
+				(errcode(ERRCODE_MIGGUARD_REJECTED),
+				 errmsg_internal("%s", v->message),
+				 errdetail_internal("%s", v->detail),
+				 v->hint ? errhint("%s", v->hint) : 0));
+	}
+
+	if (rejection != NULL)
+	{
+		registry_count(MG_COUNTER_REJECTED);
+		registry_add_event("reject", rejection->rule, rejection->relation,
+						   stmt_text, rejection->message);
+		ereport(ERROR,
+				(errcode(ERRCODE_MIGGUARD_REJECTED),
+				 errmsg_internal("%s", rejection->message),
+				 errdetail_internal("%s", rejection->detail),
+				 rejection->hint ? errhint("%s", rejection->hint) : 0));
+	}
+}
+
+static void
+migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	/*
+	 * Statements PostgreSQL generates itself are covered by the statement
+	 * that caused them.  In an aborted transaction the statement will fail
+	 * anyway, and catalog access is not allowed.
+	 */
+	if (migguard_mode != MIGGUARD_MODE_OFF &&
+		context != PROCESS_UTILITY_SUBCOMMAND &&
+		registry_attached() &&
+		is_checked_statement(parsetree) &&
+		IsTransactionState() &&
+		!IsAbortedTransactionBlockState())
+	{
+		char	   *stmt_text = migguard_statement_text(queryString,
+														pstmt->stmt_location,
+														pstmt->stmt_len);
+
+		registry_count(MG_COUNTER_CHECKED);
+		enforce_violations(rules_check_statement(parsetree, stmt_text),
+						   stmt_text);
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(MG_PROCESS_UTILITY_PASS);
+	else
+		standard_ProcessUtility(MG_PROCESS_UTILITY_PASS);
+}
+
+void
+ddl_hook_install(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = migguard_ProcessUtility;
+}

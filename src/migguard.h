@@ -1,0 +1,192 @@
+/*-------------------------------------------------------------------------
+ *
+ * migguard.h
+ *		Declarations shared between migguard's source files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGGUARD_H
+#define MIGGUARD_H
+
+#include "compat.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/parsenodes.h"
+#include "storage/latch.h"
+#include "storage/lockdefs.h"
+#include "utils/timestamp.h"
+
+#define MIGGUARD_VERSION "0.1"
+
+/* SQLSTATE of every rejection by a rule: class 55, "object not in prerequisite state" */
+#define ERRCODE_MIGGUARD_REJECTED MAKE_SQLSTATE('5','5','M','G','1')
+
+/* ---- settings (migguard.c) ---- */
+
+typedef enum MigguardMode
+{
+	MIGGUARD_MODE_OFF,
+	MIGGUARD_MODE_LOG,
+	MIGGUARD_MODE_WARN,
+	MIGGUARD_MODE_ENFORCE
+} MigguardMode;
+
+extern int	migguard_mode;
+extern int	migguard_large_table_size_kb;
+extern int	migguard_event_ring_size;
+
+/* true once _PG_init ran from shared_preload_libraries */
+extern bool migguard_preloaded;
+
+/* Raise an error unless the library was preloaded. */
+extern void migguard_require_preload(void);
+
+/* ---- the ProcessUtility hook (ddl_hook.c) ---- */
+
+extern void ddl_hook_install(void);
+extern char *migguard_statement_text(const char *queryString, int location, int len);
+
+/* ---- relation facts (relfacts.c) ---- */
+
+typedef struct RelFacts
+{
+	Oid			relid;
+	char		relkind;
+	char	   *nspname;
+	char	   *relname;
+	int64		size_bytes;		/* heap + TOAST; partitioned: sum of leaves */
+	double		est_rows;		/* from reltuples; -1 when never analyzed */
+	bool		created_in_xact;	/* created by the current transaction */
+	bool		is_temp;		/* private to this session */
+	bool		is_large;		/* size_bytes >= migguard.large_table_size */
+} RelFacts;
+
+extern bool relfacts_get(Oid relid, RelFacts *facts);
+extern char *relfacts_format_size(int64 bytes);
+extern bool relfacts_exempt(const RelFacts *facts);
+
+/* ---- the rule catalog (rules.c) ---- */
+
+typedef enum RuleLevel
+{
+	RULE_LEVEL_OFF,
+	RULE_LEVEL_LOG,
+	RULE_LEVEL_WARNING,
+	RULE_LEVEL_ERROR
+} RuleLevel;
+
+typedef struct RuleViolation
+{
+	const char *rule;
+	RuleLevel	level;			/* the level in force for this rule */
+	char	   *relation;		/* qualified name, or NULL */
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} RuleViolation;
+
+extern List *rules_check_statement(Node *parsetree, const char *stmt_text);
+extern const char *rule_level_name(RuleLevel level);
+
+/* ---- shared memory (registry.c) ---- */
+
+typedef enum MigguardCounter
+{
+	MG_COUNTER_CHECKED,
+	MG_COUNTER_REJECTED,
+	MG_COUNTER_WARNED,
+	MG_COUNTER_BYPASSED,
+	MG_COUNTER_CANCELLED,
+	MG_COUNTER_RETRIED,
+	MG_COUNTER_CIC_WAITS,
+	MG_COUNTER_CLEANUPS,
+	MG_COUNTER_TERMINATIONS,
+	MG_NUM_COUNTERS
+} MigguardCounter;
+
+#define MG_EVENT_ACTION_LEN		16
+#define MG_EVENT_RULE_LEN		NAMEDATALEN
+#define MG_EVENT_RELATION_LEN	(2 * NAMEDATALEN + 2)
+#define MG_STATEMENT_LEN		256
+#define MG_DETAIL_LEN			1024
+
+typedef struct MigguardEvent
+{
+	TimestampTz time;
+	int			pid;
+	Oid			dbid;
+	Oid			userid;
+	char		action[MG_EVENT_ACTION_LEN];
+	char		rule[MG_EVENT_RULE_LEN];
+	char		relation[MG_EVENT_RELATION_LEN];
+	char		statement[MG_STATEMENT_LEN];
+	char		detail[MG_DETAIL_LEN];
+} MigguardEvent;
+
+extern void registry_request_shmem(void);
+extern void registry_startup_shmem(void);
+extern bool registry_attached(void);
+
+extern void registry_set_watcher(int pid, Latch *latch);
+extern void registry_watcher_reloaded(void);
+extern void registry_get_watcher(int *pid, TimestampTz *started,
+								 TimestampTz *reloaded);
+extern void registry_wake_watcher(void);
+
+extern void registry_count(MigguardCounter counter);
+extern uint64 registry_counter_value(MigguardCounter counter);
+
+/*
+ * A guarded DDL in flight: one slot per backend, owned by that backend, so a
+ * slot can never leak beyond its backend's life.
+ */
+#define MG_MAX_GUARD_RELS 4
+
+typedef enum GuardKind
+{
+	MG_GUARD_DDL,
+	MG_GUARD_CIC
+} GuardKind;
+
+typedef struct GuardSlot
+{
+	int			pid;			/* 0 when the slot is free */
+	Oid			dbid;
+	Oid			userid;
+	GuardKind	kind;
+	LOCKMODE	lockmode;
+	int			nrels;
+	Oid			relids[MG_MAX_GUARD_RELS];
+	TimestampTz started;
+	char		statement[MG_STATEMENT_LEN];
+	bool		cancel_requested;	/* set by the watcher before it signals */
+	char		cancel_reason[MG_DETAIL_LEN];
+} GuardSlot;
+
+extern void registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
+								 LOCKMODE lockmode, const char *statement);
+extern void registry_guard_end(void);
+extern int	registry_copy_guards(GuardSlot **slots);
+extern bool registry_request_cancel(int pid, TimestampTz started,
+									const char *reason);
+extern bool registry_take_cancel_reason(char *reason, Size len);
+
+extern void registry_add_event(const char *action, const char *rule,
+							   const char *relation, const char *statement,
+							   const char *detail);
+extern void registry_add_event_for(int pid, Oid dbid, Oid userid,
+								   const char *action, const char *rule,
+								   const char *relation, const char *statement,
+								   const char *detail);
+extern int	registry_copy_events(MigguardEvent **events);
+
+/* ---- views (views.c) ---- */
+
+extern bool migguard_may_see_session_of(Oid owner);
+
+/* ---- the watcher (watcher.c) ---- */
+
+extern void watcher_register(void);
+PGDLLEXPORT void migguard_watcher_main(Datum main_arg);
+
+#endif							/* MIGGUARD_H */

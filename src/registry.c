@@ -1,0 +1,363 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *		migguard's shared memory: the watcher's identity, the guarded DDL in
+ *		flight, the event ring and the counters.
+ *
+ * Locking protocol:
+ *
+ *	- MigguardShared->lock (one LWLock, tranche "migguard") protects the
+ *	  watcher's pid, latch and start time, every guard slot and the event
+ *	  ring.  Writers take it exclusively, readers shared, and nobody holds it
+ *	  across anything that can block or raise an error.
+ *	- A guard slot is written only by the backend that owns it (its index is
+ *	  the backend's own), except cancel_requested and cancel_reason, which
+ *	  the watcher sets; both sides do it under the exclusive lock.
+ *	- The counters are atomics and need no lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+typedef struct MigguardShared
+{
+	LWLock	   *lock;
+	int			watcher_pid;
+	Latch	   *watcher_latch;
+	TimestampTz watcher_started;
+	TimestampTz watcher_reloaded;	/* last SIGHUP the watcher processed */
+	uint64		event_next;		/* events ever added; ring index is modulo */
+	int			event_size;
+	int			nslots;
+	pg_atomic_uint64 counters[MG_NUM_COUNTERS];
+	GuardSlot	slots[FLEXIBLE_ARRAY_MEMBER];
+	/* the event ring follows the slots */
+} MigguardShared;
+
+static MigguardShared *shared = NULL;
+static MigguardEvent *event_ring = NULL;
+static bool guard_exit_callback_registered = false;
+
+static Size
+registry_shmem_size(void)
+{
+	Size		size;
+
+	size = offsetof(MigguardShared, slots);
+	size = add_size(size, mul_size(mg_max_backends(), sizeof(GuardSlot)));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(migguard_event_ring_size,
+								   sizeof(MigguardEvent)));
+	return size;
+}
+
+void
+registry_request_shmem(void)
+{
+	RequestAddinShmemSpace(registry_shmem_size());
+	RequestNamedLWLockTranche("migguard", 1);
+}
+
+void
+registry_startup_shmem(void)
+{
+	bool		found;
+
+	shared = NULL;
+	event_ring = NULL;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("migguard", registry_shmem_size(), &found);
+	if (!found)
+	{
+		int			i;
+
+		memset(shared, 0, registry_shmem_size());
+		shared->lock = &(GetNamedLWLockTranche("migguard"))->lock;
+		shared->event_size = migguard_event_ring_size;
+		shared->nslots = mg_max_backends();
+		for (i = 0; i < MG_NUM_COUNTERS; i++)
+			pg_atomic_init_u64(&shared->counters[i], 0);
+	}
+	event_ring = (MigguardEvent *)
+		((char *) shared +
+		 MAXALIGN(offsetof(MigguardShared, slots) +
+				  shared->nslots * sizeof(GuardSlot)));
+	LWLockRelease(AddinShmemInitLock);
+}
+
+bool
+registry_attached(void)
+{
+	return shared != NULL;
+}
+
+/* ---- the watcher ---- */
+
+void
+registry_set_watcher(int pid, Latch *latch)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->watcher_pid = pid;
+	shared->watcher_latch = latch;
+	shared->watcher_started = pid != 0 ? GetCurrentTimestamp() : 0;
+	shared->watcher_reloaded = 0;
+	LWLockRelease(shared->lock);
+}
+
+void
+registry_watcher_reloaded(void)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->watcher_reloaded = GetCurrentTimestamp();
+	LWLockRelease(shared->lock);
+}
+
+void
+registry_get_watcher(int *pid, TimestampTz *started, TimestampTz *reloaded)
+{
+	LWLockAcquire(shared->lock, LW_SHARED);
+	*pid = shared->watcher_pid;
+	*started = shared->watcher_started;
+	*reloaded = shared->watcher_reloaded;
+	LWLockRelease(shared->lock);
+}
+
+void
+registry_wake_watcher(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	latch = shared->watcher_latch;
+	if (latch != NULL)
+		SetLatch(latch);
+	LWLockRelease(shared->lock);
+}
+
+/* ---- counters ---- */
+
+void
+registry_count(MigguardCounter counter)
+{
+	if (shared != NULL)
+		pg_atomic_fetch_add_u64(&shared->counters[counter], 1);
+}
+
+uint64
+registry_counter_value(MigguardCounter counter)
+{
+	return shared != NULL ? pg_atomic_read_u64(&shared->counters[counter]) : 0;
+}
+
+/* ---- guarded DDL in flight ---- */
+
+static GuardSlot *
+my_guard_slot(void)
+{
+	int			i = mg_my_backend_index();
+
+	if (shared == NULL || i < 0 || i >= shared->nslots)
+		return NULL;
+	return &shared->slots[i];
+}
+
+static void
+guard_exit_callback(int code, Datum arg)
+{
+	registry_guard_end();
+}
+
+/*
+ * Publish this backend's guarded DDL.  A backend has at most one in flight;
+ * a nested guarded statement (DDL in a function called by DDL) keeps the
+ * outer registration.
+ */
+void
+registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
+					 LOCKMODE lockmode, const char *statement)
+{
+	GuardSlot  *slot = my_guard_slot();
+
+	if (slot == NULL)
+		return;
+	if (!guard_exit_callback_registered)
+	{
+		before_shmem_exit(guard_exit_callback, (Datum) 0);
+		guard_exit_callback_registered = true;
+	}
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->pid = MyProcPid;
+	slot->dbid = MyDatabaseId;
+	slot->userid = GetUserId();
+	slot->kind = kind;
+	slot->lockmode = lockmode;
+	slot->nrels = Min(nrels, MG_MAX_GUARD_RELS);
+	memcpy(slot->relids, relids, slot->nrels * sizeof(Oid));
+	slot->started = GetCurrentTimestamp();
+	strlcpy(slot->statement, statement ? statement : "", MG_STATEMENT_LEN);
+	slot->cancel_requested = false;
+	slot->cancel_reason[0] = '\0';
+	LWLockRelease(shared->lock);
+
+	registry_wake_watcher();
+}
+
+void
+registry_guard_end(void)
+{
+	GuardSlot  *slot = my_guard_slot();
+
+	if (slot == NULL || slot->pid == 0)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->pid = 0;
+	slot->cancel_requested = false;
+	LWLockRelease(shared->lock);
+}
+
+/* Copy every slot in use into a palloc'd array; returns how many. */
+int
+registry_copy_guards(GuardSlot **slots)
+{
+	int			n = 0;
+	int			i;
+
+	*slots = NULL;
+	if (shared == NULL)
+		return 0;
+	*slots = palloc(sizeof(GuardSlot) * shared->nslots);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < shared->nslots; i++)
+	{
+		if (shared->slots[i].pid != 0)
+			(*slots)[n++] = shared->slots[i];
+	}
+	LWLockRelease(shared->lock);
+	return n;
+}
+
+/*
+ * Mark the guarded DDL of "pid" as cancelled by the watcher, with the reason
+ * its session will report.  "started" must match, so a slot reused by a
+ * later statement of the same backend is never hit.  The caller sends the
+ * signal afterwards.
+ */
+bool
+registry_request_cancel(int pid, TimestampTz started, const char *reason)
+{
+	bool		marked = false;
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < shared->nslots; i++)
+	{
+		GuardSlot  *slot = &shared->slots[i];
+
+		if (slot->pid == pid && slot->started == started)
+		{
+			slot->cancel_requested = true;
+			strlcpy(slot->cancel_reason, reason, MG_DETAIL_LEN);
+			marked = true;
+			break;
+		}
+	}
+	LWLockRelease(shared->lock);
+	return marked;
+}
+
+/*
+ * Did the watcher cancel this backend's guarded DDL?  If so, copy out the
+ * reason and clear the request.
+ */
+bool
+registry_take_cancel_reason(char *reason, Size len)
+{
+	GuardSlot  *slot = my_guard_slot();
+	bool		requested = false;
+
+	if (slot == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (slot->pid == MyProcPid && slot->cancel_requested)
+	{
+		strlcpy(reason, slot->cancel_reason, len);
+		slot->cancel_requested = false;
+		requested = true;
+	}
+	LWLockRelease(shared->lock);
+	return requested;
+}
+
+/* ---- the event ring ---- */
+
+/* Record an event on behalf of this backend. */
+void
+registry_add_event(const char *action, const char *rule,
+				   const char *relation, const char *statement,
+				   const char *detail)
+{
+	registry_add_event_for(MyProcPid, MyDatabaseId,
+						   OidIsValid(MyDatabaseId) ? GetUserId() : InvalidOid,
+						   action, rule, relation, statement, detail);
+}
+
+/* Record an event about another session (the watcher acts on others). */
+void
+registry_add_event_for(int pid, Oid dbid, Oid userid,
+					   const char *action, const char *rule,
+					   const char *relation, const char *statement,
+					   const char *detail)
+{
+	MigguardEvent *ev;
+
+	if (shared == NULL || shared->event_size <= 0)
+		return;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	ev = &event_ring[shared->event_next % shared->event_size];
+	shared->event_next++;
+	ev->time = GetCurrentTimestamp();
+	ev->pid = pid;
+	ev->dbid = dbid;
+	ev->userid = userid;
+	strlcpy(ev->action, action, sizeof(ev->action));
+	strlcpy(ev->rule, rule ? rule : "", sizeof(ev->rule));
+	strlcpy(ev->relation, relation ? relation : "", sizeof(ev->relation));
+	strlcpy(ev->statement, statement ? statement : "", sizeof(ev->statement));
+	strlcpy(ev->detail, detail ? detail : "", sizeof(ev->detail));
+	LWLockRelease(shared->lock);
+}
+
+/* Copy the ring, oldest first, into a palloc'd array; returns how many. */
+int
+registry_copy_events(MigguardEvent **events)
+{
+	uint64		first;
+	uint64		next;
+	int			n = 0;
+
+	*events = NULL;
+	if (shared == NULL || shared->event_size <= 0)
+		return 0;
+	*events = palloc(sizeof(MigguardEvent) * shared->event_size);
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	next = shared->event_next;
+	first = next > (uint64) shared->event_size ? next - shared->event_size : 0;
+	for (; first < next; first++)
+		(*events)[n++] = event_ring[first % shared->event_size];
+	LWLockRelease(shared->lock);
+	return n;
+}

@@ -1,0 +1,201 @@
+/*-------------------------------------------------------------------------
+ *
+ * relfacts.c
+ *		Facts about a relation that rules decide on: its size on disk, its
+ *		estimated rows, whether this transaction created it.
+ *
+ * Nothing here takes a lock on the relation.  The statement being checked
+ * has not taken its own lock yet, and taking a weaker one first would queue
+ * migguard itself, or set up a lock upgrade that can deadlock.  The size
+ * is read from the files the catalog entry points to; a relation dropped
+ * meanwhile simply measures zero.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_tablespace_d.h"
+#include "common/relpath.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/relmapper.h"
+#include "utils/syscache.h"
+
+/* Bytes in every segment of every fork of one relation's storage. */
+static int64
+storage_bytes(Form_pg_class cls, Oid relid)
+{
+	MgRelFile	rf;
+	Oid			filenode = cls->relfilenode;
+	int64		total = 0;
+	ForkNumber	fork;
+
+	if (!RELKIND_HAS_STORAGE(cls->relkind))
+		return 0;
+	if (!OidIsValid(filenode))
+		filenode = mg_relation_map_filenode(relid, cls->relisshared);
+	if (!OidIsValid(filenode))
+		return 0;
+
+	MG_RELFILE_SET(rf,
+				   OidIsValid(cls->reltablespace) ? cls->reltablespace :
+				   (cls->relisshared ? GLOBALTABLESPACE_OID : MyDatabaseTableSpace),
+				   cls->relisshared ? InvalidOid : MyDatabaseId,
+				   filenode);
+
+	for (fork = 0; fork <= MAX_FORKNUM; fork++)
+	{
+		char	   *path = mg_relpath(rf, fork);
+		unsigned int segno;
+
+		for (segno = 0;; segno++)
+		{
+			char		segpath[MAXPGPATH];
+			struct stat st;
+
+			CHECK_FOR_INTERRUPTS();
+			if (segno == 0)
+				snprintf(segpath, sizeof(segpath), "%s", path);
+			else
+				snprintf(segpath, sizeof(segpath), "%s.%u", path, segno);
+			if (stat(segpath, &st) < 0)
+				break;
+			total += st.st_size;
+		}
+		pfree(path);
+	}
+	return total;
+}
+
+/* Size and row estimate of one relation with storage, plus its TOAST. */
+static void
+leaf_size(Oid relid, int64 *bytes, double *rows)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	Oid			toastrelid;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	*bytes += storage_bytes(cls, relid);
+	if (cls->reltuples > 0)
+		*rows += cls->reltuples;
+	toastrelid = cls->reltoastrelid;
+	ReleaseSysCache(tup);
+
+	if (OidIsValid(toastrelid))
+	{
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(toastrelid));
+		if (HeapTupleIsValid(tup))
+		{
+			*bytes += storage_bytes((Form_pg_class) GETSTRUCT(tup), toastrelid);
+			ReleaseSysCache(tup);
+		}
+	}
+}
+
+/*
+ * Did the current transaction create this relation?  Only then can its
+ * pg_class row carry our xmin without us holding a lock on it already, so
+ * the relcache lookup below is safe.
+ */
+static bool
+created_in_this_xact(HeapTuple classtup, Oid relid)
+{
+	Relation	rel;
+	bool		created;
+
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(classtup->t_data)))
+		return false;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return false;
+	created = rel->rd_createSubid != InvalidSubTransactionId;
+	RelationClose(rel);
+	return created;
+}
+
+/*
+ * Gather the facts about relid.  Returns false when the relation does not
+ * exist (any more).
+ */
+bool
+relfacts_get(Oid relid, RelFacts *facts)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	char		relkind;
+
+	memset(facts, 0, sizeof(*facts));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	relkind = cls->relkind;
+	facts->relid = relid;
+	facts->relkind = relkind;
+	facts->relname = pstrdup(NameStr(cls->relname));
+	facts->nspname = get_namespace_name(cls->relnamespace);
+	facts->is_temp = cls->relpersistence == RELPERSISTENCE_TEMP;
+	facts->created_in_xact = created_in_this_xact(tup, relid);
+	facts->est_rows = cls->reltuples;
+	ReleaseSysCache(tup);
+
+	if (facts->is_temp)
+		return true;			/* private to this session: nobody to block */
+
+	if (relkind == RELKIND_PARTITIONED_TABLE ||
+		relkind == RELKIND_PARTITIONED_INDEX)
+	{
+		List	   *members = find_all_inheritors(relid, NoLock, NULL);
+		ListCell   *lc;
+
+		facts->est_rows = 0;
+		foreach(lc, members)
+			leaf_size(lfirst_oid(lc), &facts->size_bytes, &facts->est_rows);
+		list_free(members);
+	}
+	else
+	{
+		double		ignored = 0;
+
+		leaf_size(relid, &facts->size_bytes, &ignored);
+	}
+
+	facts->is_large = facts->size_bytes > 0 &&
+		facts->size_bytes >= (int64) migguard_large_table_size_kb * 1024;
+	return true;
+}
+
+/*
+ * Relations no rule about locks applies to: private ones, ones this
+ * transaction created (nobody else can see them yet), and empty ones.
+ */
+bool
+relfacts_exempt(const RelFacts *facts)
+{
+	return facts->is_temp || facts->created_in_xact || facts->size_bytes == 0;
+}
+
+/* "5.2 GB"-style rendering for messages. */
+char *
+relfacts_format_size(int64 bytes)
+{
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+															  Int64GetDatum(bytes))));
+}

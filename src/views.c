@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * views.c
+ *		SQL-callable set-returning functions behind migguard's views.
+ *
+ * What these show about other sessions follows pg_stat_activity: the
+ * statement text only to the same role or to pg_read_all_stats members.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(migguard_status);
+PG_FUNCTION_INFO_V1(migguard_events);
+
+/* May the current user see what "owner" ran?  pg_stat_activity's rule. */
+bool
+migguard_may_see_session_of(Oid owner)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
+		(OidIsValid(owner) && has_privs_of_role(GetUserId(), owner));
+}
+
+Datum
+migguard_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6];
+	const char *mode;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, 0, sizeof(nulls));
+
+	values[0] = BoolGetDatum(migguard_preloaded && registry_attached());
+	if (migguard_preloaded && registry_attached())
+	{
+		int			pid;
+		TimestampTz started;
+		TimestampTz reloaded;
+
+		registry_get_watcher(&pid, &started, &reloaded);
+		values[1] = Int32GetDatum(pid);
+		nulls[1] = (pid == 0);
+		values[2] = TimestampTzGetDatum(started);
+		nulls[2] = (pid == 0);
+		values[3] = TimestampTzGetDatum(reloaded);
+		nulls[3] = (reloaded == 0);
+	}
+	else
+		nulls[1] = nulls[2] = nulls[3] = true;
+
+	mode = GetConfigOption("migguard.mode", true, false);
+	if (mode)
+		values[4] = CStringGetTextDatum(mode);
+	else
+		nulls[4] = true;
+	values[5] = CStringGetTextDatum(MIGGUARD_VERSION);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+migguard_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MigguardEvent *events;
+	int			n;
+	int			i;
+
+	migguard_require_preload();
+	mg_init_materialized_srf(fcinfo);
+
+	n = registry_copy_events(&events);
+	for (i = 0; i < n; i++)
+	{
+		MigguardEvent *ev = &events[i];
+		Datum		values[9];
+		bool		nulls[9];
+		char	   *dbname;
+		char	   *username;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = TimestampTzGetDatum(ev->time);
+		values[1] = Int32GetDatum(ev->pid);
+		dbname = OidIsValid(ev->dbid) ? get_database_name(ev->dbid) : NULL;
+		username = OidIsValid(ev->userid) ? GetUserNameFromId(ev->userid, true) : NULL;
+		nulls[2] = dbname == NULL;
+		values[2] = dbname ? CStringGetTextDatum(dbname) : (Datum) 0;
+		nulls[3] = username == NULL;
+		values[3] = username ? CStringGetTextDatum(username) : (Datum) 0;
+		values[4] = CStringGetTextDatum(ev->action);
+		nulls[5] = ev->rule[0] == '\0';
+		values[5] = CStringGetTextDatum(ev->rule);
+		nulls[6] = ev->relation[0] == '\0';
+		values[6] = CStringGetTextDatum(ev->relation);
+		if (migguard_may_see_session_of(ev->userid))
+		{
+			values[7] = CStringGetTextDatum(ev->statement);
+			nulls[8] = ev->detail[0] == '\0';
+			values[8] = CStringGetTextDatum(ev->detail);
+		}
+		else
+		{
+			values[7] = CStringGetTextDatum("<insufficient privilege>");
+			nulls[8] = true;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
