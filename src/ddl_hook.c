@@ -180,6 +180,17 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 						   stmt_text);
 	}
 
+	/*
+	 * Statements that need supervision while they run are handed to their
+	 * supervisor, which calls migguard_next_utility() itself.
+	 */
+	migguard_next_utility(MG_PROCESS_UTILITY_PASS);
+}
+
+/* Run a utility statement through the rest of the hook chain. */
+void
+migguard_next_utility(MG_PROCESS_UTILITY_ARGS)
+{
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(MG_PROCESS_UTILITY_PASS);
 	else

@@ -45,6 +45,7 @@ extern void migguard_require_preload(void);
 
 extern void ddl_hook_install(void);
 extern char *migguard_statement_text(const char *queryString, int location, int len);
+extern void migguard_next_utility(MG_PROCESS_UTILITY_ARGS);
 
 /* ---- relation facts (relfacts.c) ---- */
 
