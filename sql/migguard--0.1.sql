@@ -38,7 +38,25 @@ LANGUAGE C STRICT VOLATILE;
 CREATE VIEW migguard.events AS
     SELECT * FROM migguard.events();
 
+CREATE FUNCTION migguard.guarded_ddl(
+    OUT pid integer,
+    OUT database text,
+    OUT username text,
+    OUT kind text,
+    OUT relation text,
+    OUT lock_mode text,
+    OUT started timestamptz,
+    OUT cancel_requested boolean,
+    OUT statement text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'migguard_guarded_ddl'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW migguard.guarded_ddl AS
+    SELECT * FROM migguard.guarded_ddl();
+
 GRANT USAGE ON SCHEMA migguard TO PUBLIC;
 REVOKE ALL ON FUNCTION migguard.events() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION migguard.events() TO pg_monitor;
-GRANT SELECT ON migguard.status, migguard.events TO pg_monitor;
+REVOKE ALL ON FUNCTION migguard.guarded_ddl() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION migguard.events(), migguard.guarded_ddl() TO pg_monitor;
+GRANT SELECT ON migguard.status, migguard.events, migguard.guarded_ddl TO pg_monitor;

@@ -143,4 +143,26 @@ typedef RelFileNode MgRelFile;
 	RelationMapOidToFilenode((relid), (shared))
 #endif
 
+/* When a lock wait began: kept in the lock status data from PG14 on. */
+#if PG_VERSION_NUM >= 140000
+#define MG_LOCK_WAIT_START(instance) ((instance)->waitStart)
+#else
+#define MG_LOCK_WAIT_START(instance) ((TimestampTz) 0)
+#endif
+
+/* The n-th (1-based) entry of this process's backend status snapshot. */
+#if PG_VERSION_NUM >= 160000
+#define mg_local_beentry(n) pgstat_get_local_beentry_by_index(n)
+#else
+#define mg_local_beentry(n) pgstat_fetch_stat_local_beentry(n)
+#endif
+
+/* A uniformly distributed double in [0, 1). */
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#define mg_random_fraction() pg_prng_double(&pg_global_prng_state)
+#else
+#define mg_random_fraction() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */

@@ -167,23 +167,33 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 	if (migguard_mode != MIGGUARD_MODE_OFF &&
 		context != PROCESS_UTILITY_SUBCOMMAND &&
 		registry_attached() &&
-		is_checked_statement(parsetree) &&
 		IsTransactionState() &&
 		!IsAbortedTransactionBlockState())
 	{
-		char	   *stmt_text = migguard_statement_text(queryString,
-														pstmt->stmt_location,
-														pstmt->stmt_len);
+		GuardTarget target;
 
-		registry_count(MG_COUNTER_CHECKED);
-		enforce_violations(rules_check_statement(parsetree, stmt_text),
-						   stmt_text);
+		if (is_checked_statement(parsetree))
+		{
+			char	   *stmt_text = migguard_statement_text(queryString,
+															pstmt->stmt_location,
+															pstmt->stmt_len);
+
+			registry_count(MG_COUNTER_CHECKED);
+			enforce_violations(rules_check_statement(parsetree, stmt_text),
+							   stmt_text);
+		}
+
+		/*
+		 * Statements that need supervision while they run are handed to
+		 * their supervisor, which calls migguard_next_utility() itself.
+		 */
+		if (guard_classify(parsetree, &target))
+		{
+			guard_process_utility(&target, MG_PROCESS_UTILITY_PASS);
+			return;
+		}
 	}
 
-	/*
-	 * Statements that need supervision while they run are handed to their
-	 * supervisor, which calls migguard_next_utility() itself.
-	 */
 	migguard_next_utility(MG_PROCESS_UTILITY_PASS);
 }
 

@@ -90,6 +90,9 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	guard_define_settings();
+	watcher_define_settings();
+
 	MarkGUCPrefixReserved("migguard");
 }
 

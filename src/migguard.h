@@ -11,6 +11,7 @@
 #include "compat.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "storage/latch.h"
 #include "storage/lockdefs.h"
@@ -159,18 +160,19 @@ typedef struct GuardSlot
 	int			nrels;
 	Oid			relids[MG_MAX_GUARD_RELS];
 	TimestampTz started;
+	char		relation[MG_EVENT_RELATION_LEN];	/* the first relation's name */
 	char		statement[MG_STATEMENT_LEN];
 	bool		cancel_requested;	/* set by the watcher before it signals */
 	char		cancel_reason[MG_DETAIL_LEN];
 } GuardSlot;
 
 extern void registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
-								 LOCKMODE lockmode, const char *statement);
-extern void registry_guard_end(void);
+								 LOCKMODE lockmode, const char *relation,
+								 const char *statement);
+extern bool registry_guard_end(char *cancel_reason, Size len);
 extern int	registry_copy_guards(GuardSlot **slots);
 extern bool registry_request_cancel(int pid, TimestampTz started,
 									const char *reason);
-extern bool registry_take_cancel_reason(char *reason, Size len);
 
 extern void registry_add_event(const char *action, const char *rule,
 							   const char *relation, const char *statement,
@@ -181,12 +183,67 @@ extern void registry_add_event_for(int pid, Oid dbid, Oid userid,
 								   const char *detail);
 extern int	registry_copy_events(MigguardEvent **events);
 
+/* ---- guarded DDL: lock_timeout cap, registration, retries (guard.c) ---- */
+
+extern int	migguard_lock_timeout_ms;
+extern int	migguard_lock_retries;
+extern int	migguard_retry_delay_ms;
+extern int	migguard_retry_max_delay_ms;
+
+typedef struct GuardTarget
+{
+	int			nrels;
+	Oid			relids[MG_MAX_GUARD_RELS];
+	LOCKMODE	lockmode;		/* the strongest lock the statement takes */
+	bool		retryable;		/* may run again in a subtransaction */
+} GuardTarget;
+
+extern void guard_define_settings(void);
+extern bool guard_classify(Node *parsetree, GuardTarget *target);
+extern void guard_process_utility(const GuardTarget *target,
+								  MG_PROCESS_UTILITY_ARGS);
+
+/* ---- other sessions, as pg_stat_activity shows them (sessions.c) ---- */
+
+extern void sessions_refresh(void);
+extern bool sessions_describe(int pid, Oid viewer, StringInfo buf);
+extern bool sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms);
+
+/* ---- the lock queue around a relation (lockstate.c) ---- */
+
+#define MG_MAX_BLOCKERS 8
+
+/* What the lock manager shows around one session's locks on relations. */
+typedef struct QueueFacts
+{
+	LOCKMASK	held;			/* modes the session holds */
+	LOCKMODE	awaited;		/* mode it waits for, or NoLock */
+	int			waiters;		/* sessions queued behind it */
+	int			longest_waiter; /* pid of the one waiting longest */
+	TimestampTz oldest_wait;	/* when that one began waiting */
+	int			nblockers;		/* holders it waits for */
+	int			blockers[MG_MAX_BLOCKERS];
+} QueueFacts;
+
+struct LockData;
+extern struct LockData *lockstate_snapshot(void);
+extern void lockstate_examine(struct LockData *data, int pid, Oid dbid,
+							  const Oid *relids, int nrels, TimestampTz now,
+							  QueueFacts *facts);
+
 /* ---- views (views.c) ---- */
 
 extern bool migguard_may_see_session_of(Oid owner);
 
 /* ---- the watcher (watcher.c) ---- */
 
+extern int	migguard_watch_interval_ms;
+extern int	migguard_max_queue_wait_ms;
+extern int	migguard_max_queue_length;
+extern bool migguard_terminate_idle_blockers;
+extern int	migguard_idle_blocker_age_ms;
+
+extern void watcher_define_settings(void);
 extern void watcher_register(void);
 PGDLLEXPORT void migguard_watcher_main(Datum main_arg);
 

@@ -175,17 +175,17 @@ my_guard_slot(void)
 static void
 guard_exit_callback(int code, Datum arg)
 {
-	registry_guard_end();
+	(void) registry_guard_end(NULL, 0);
 }
 
 /*
  * Publish this backend's guarded DDL.  A backend has at most one in flight;
- * a nested guarded statement (DDL in a function called by DDL) keeps the
- * outer registration.
+ * guard.c registers only the outermost of nested guarded statements.
  */
 void
 registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
-					 LOCKMODE lockmode, const char *statement)
+					 LOCKMODE lockmode, const char *relation,
+					 const char *statement)
 {
 	GuardSlot  *slot = my_guard_slot();
 
@@ -206,6 +206,7 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 	slot->nrels = Min(nrels, MG_MAX_GUARD_RELS);
 	memcpy(slot->relids, relids, slot->nrels * sizeof(Oid));
 	slot->started = GetCurrentTimestamp();
+	strlcpy(slot->relation, relation ? relation : "", MG_EVENT_RELATION_LEN);
 	strlcpy(slot->statement, statement ? statement : "", MG_STATEMENT_LEN);
 	slot->cancel_requested = false;
 	slot->cancel_reason[0] = '\0';
@@ -214,17 +215,27 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 	registry_wake_watcher();
 }
 
-void
-registry_guard_end(void)
+/*
+ * Release this backend's slot.  Returns whether the watcher had cancelled
+ * the statement, and its reason; freeing the slot and reading the request
+ * happen under one lock, so no later request can slip in between.
+ */
+bool
+registry_guard_end(char *cancel_reason, Size len)
 {
 	GuardSlot  *slot = my_guard_slot();
+	bool		requested = false;
 
 	if (slot == NULL || slot->pid == 0)
-		return;
+		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	requested = slot->cancel_requested;
+	if (requested && cancel_reason != NULL)
+		strlcpy(cancel_reason, slot->cancel_reason, len);
 	slot->pid = 0;
 	slot->cancel_requested = false;
 	LWLockRelease(shared->lock);
+	return requested;
 }
 
 /* Copy every slot in use into a palloc'd array; returns how many. */
@@ -251,8 +262,8 @@ registry_copy_guards(GuardSlot **slots)
 /*
  * Mark the guarded DDL of "pid" as cancelled by the watcher, with the reason
  * its session will report.  "started" must match, so a slot reused by a
- * later statement of the same backend is never hit.  The caller sends the
- * signal afterwards.
+ * later statement of the same backend is never hit.  Returns true only the
+ * first time, so the caller signals the backend once per statement.
  */
 bool
 registry_request_cancel(int pid, TimestampTz started, const char *reason)
@@ -265,7 +276,8 @@ registry_request_cancel(int pid, TimestampTz started, const char *reason)
 	{
 		GuardSlot  *slot = &shared->slots[i];
 
-		if (slot->pid == pid && slot->started == started)
+		if (slot->pid == pid && slot->started == started &&
+			!slot->cancel_requested)
 		{
 			slot->cancel_requested = true;
 			strlcpy(slot->cancel_reason, reason, MG_DETAIL_LEN);
@@ -275,29 +287,6 @@ registry_request_cancel(int pid, TimestampTz started, const char *reason)
 	}
 	LWLockRelease(shared->lock);
 	return marked;
-}
-
-/*
- * Did the watcher cancel this backend's guarded DDL?  If so, copy out the
- * reason and clear the request.
- */
-bool
-registry_take_cancel_reason(char *reason, Size len)
-{
-	GuardSlot  *slot = my_guard_slot();
-	bool		requested = false;
-
-	if (slot == NULL)
-		return false;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (slot->pid == MyProcPid && slot->cancel_requested)
-	{
-		strlcpy(reason, slot->cancel_reason, len);
-		slot->cancel_requested = false;
-		requested = true;
-	}
-	LWLockRelease(shared->lock);
-	return requested;
 }
 
 /* ---- the event ring ---- */

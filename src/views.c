@@ -16,6 +16,7 @@
 #include "commands/dbcommands.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -23,6 +24,7 @@
 
 PG_FUNCTION_INFO_V1(migguard_status);
 PG_FUNCTION_INFO_V1(migguard_events);
+PG_FUNCTION_INFO_V1(migguard_guarded_ddl);
 
 /* May the current user see what "owner" ran?  pg_stat_activity's rule. */
 bool
@@ -118,6 +120,50 @@ migguard_events(PG_FUNCTION_ARGS)
 			values[7] = CStringGetTextDatum("<insufficient privilege>");
 			nulls[8] = true;
 		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+migguard_guarded_ddl(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GuardSlot  *slots;
+	int			n;
+	int			i;
+
+	migguard_require_preload();
+	mg_init_materialized_srf(fcinfo);
+
+	n = registry_copy_guards(&slots);
+	for (i = 0; i < n; i++)
+	{
+		GuardSlot  *slot = &slots[i];
+		Datum		values[9];
+		bool		nulls[9];
+		char	   *dbname;
+		char	   *username;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(slot->pid);
+		dbname = get_database_name(slot->dbid);
+		username = GetUserNameFromId(slot->userid, true);
+		nulls[1] = dbname == NULL;
+		values[1] = dbname ? CStringGetTextDatum(dbname) : (Datum) 0;
+		nulls[2] = username == NULL;
+		values[2] = username ? CStringGetTextDatum(username) : (Datum) 0;
+		values[3] = CStringGetTextDatum(slot->kind == MG_GUARD_CIC ?
+										"concurrent index build" : "ddl");
+		values[4] = CStringGetTextDatum(slot->relation);
+		values[5] = CStringGetTextDatum(GetLockmodeName(DEFAULT_LOCKMETHOD,
+														slot->lockmode));
+		values[6] = TimestampTzGetDatum(slot->started);
+		values[7] = BoolGetDatum(slot->cancel_requested);
+		if (migguard_may_see_session_of(slot->userid))
+			values[8] = CStringGetTextDatum(slot->statement);
+		else
+			values[8] = CStringGetTextDatum("<insufficient privilege>");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -4,7 +4,11 @@
  *		The "migguard watcher" background worker.
  *
  * It sleeps on its latch, without timeout, while no guarded DDL is in
- * flight; a backend that registers one sets the latch.
+ * flight; a backend that registers one sets the latch.  While one is, it
+ * looks at the lock queue every migguard.watch_interval and cancels a DDL
+ * that others have queued behind for too long, or, when allowed, terminates
+ * an idle-in-transaction session that blocks it.  It never touches anything
+ * else.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,12 +16,14 @@
 
 #include "migguard.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -25,6 +31,66 @@
 
 /* seconds before the postmaster restarts a watcher that died */
 #define WATCHER_RESTART_SECONDS 1
+
+int			migguard_watch_interval_ms = 20;
+int			migguard_max_queue_wait_ms = 200;
+int			migguard_max_queue_length = 20;
+bool		migguard_terminate_idle_blockers = false;
+int			migguard_idle_blocker_age_ms = 60 * 1000;
+
+void
+watcher_define_settings(void)
+{
+	DefineCustomIntVariable("migguard.watch_interval",
+							"How often the watcher looks at the lock queue while a guarded DDL runs.",
+							NULL,
+							&migguard_watch_interval_ms,
+							20,
+							1, 10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.max_queue_wait",
+							"Longest time a session may wait behind a guarded DDL before the DDL is cancelled.",
+							"0 disables this limit.",
+							&migguard_max_queue_wait_ms,
+							200,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.max_queue_length",
+							"Number of sessions waiting behind a guarded DDL above which the DDL is cancelled.",
+							"0 disables this limit.",
+							&migguard_max_queue_length,
+							20,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("migguard.terminate_idle_blockers",
+							 "Terminate sessions idle in transaction that block a guarded DDL.",
+							 "Only sessions idle in transaction for longer than "
+							 "migguard.idle_blocker_age, in the DDL's database.",
+							 &migguard_terminate_idle_blockers,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.idle_blocker_age",
+							"How long a blocking session must have been idle in transaction before it may be terminated.",
+							NULL,
+							&migguard_idle_blocker_age_ms,
+							60 * 1000,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
 
 void
 watcher_register(void)
@@ -49,6 +115,165 @@ watcher_detach(int code, Datum arg)
 	registry_set_watcher(0, NULL);
 }
 
+/* Catalog lookups (user names) need a transaction; shared catalogs only. */
+static void
+begin_lookup(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+static void
+end_lookup(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * The DDL waits only for sessions idle in transaction for long enough:
+ * terminate them, so the DDL can go on.  Returns false, touching nothing,
+ * unless every blocker qualifies.
+ */
+static bool
+terminate_idle_blockers(const GuardSlot *slot, const QueueFacts *facts)
+{
+	int			i;
+
+	if (!migguard_terminate_idle_blockers || facts->awaited == NoLock ||
+		facts->nblockers == 0)
+		return false;
+	for (i = 0; i < facts->nblockers; i++)
+		if (!sessions_idle_in_transaction(facts->blockers[i], slot->dbid,
+										  migguard_idle_blocker_age_ms))
+			return false;
+
+	begin_lookup();
+	for (i = 0; i < facts->nblockers; i++)
+	{
+		StringInfoData detail;
+
+		initStringInfo(&detail);
+		appendStringInfoString(&detail, "terminated ");
+		sessions_describe(facts->blockers[i], InvalidOid, &detail);
+		appendStringInfo(&detail, ", which blocked the guarded DDL of pid %d",
+						 slot->pid);
+		if (kill(facts->blockers[i], SIGTERM) == 0)
+		{
+			registry_count(MG_COUNTER_TERMINATIONS);
+			registry_add_event_for(facts->blockers[i], slot->dbid, InvalidOid,
+								   "terminate", NULL, slot->relation,
+								   slot->statement, detail.data);
+			ereport(LOG,
+					(errmsg("migguard terminated pid %d, idle in transaction and blocking the DDL of pid %d",
+							facts->blockers[i], slot->pid),
+					 errdetail_internal("%s", detail.data)));
+		}
+	}
+	end_lookup();
+	return true;
+}
+
+/* Cancel the guarded DDL in "slot", telling its session why. */
+static void
+cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
+{
+	StringInfoData reason;
+	int			i;
+
+	begin_lookup();
+	initStringInfo(&reason);
+	appendStringInfo(&reason,
+					 ngettext("%d session waited behind it for %ld ms",
+							  "%d sessions waited behind it for up to %ld ms",
+							  facts->waiters),
+					 facts->waiters, waited_ms);
+	appendStringInfo(&reason,
+					 " (migguard.max_queue_wait is %d ms, migguard.max_queue_length is %d).",
+					 migguard_max_queue_wait_ms, migguard_max_queue_length);
+	if (facts->awaited != NoLock)
+	{
+		appendStringInfo(&reason, " It was waiting for %s, held by ",
+						 GetLockmodeName(DEFAULT_LOCKMETHOD, facts->awaited));
+		for (i = 0; i < facts->nblockers; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&reason, ", ");
+			if (!sessions_describe(facts->blockers[i], slot->userid, &reason))
+				appendStringInfo(&reason, "pid %d", facts->blockers[i]);
+		}
+		if (facts->nblockers == 0)
+			appendStringInfoString(&reason, "sessions ahead of it in the queue");
+		appendStringInfoChar(&reason, '.');
+	}
+	else
+		appendStringInfoString(&reason, " It held its lock while they waited.");
+	end_lookup();
+
+	if (!registry_request_cancel(slot->pid, slot->started, reason.data))
+		return;
+	if (kill(slot->pid, SIGINT) != 0)
+		return;
+
+	registry_count(MG_COUNTER_CANCELLED);
+	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
+						   slot->relation, slot->statement, reason.data);
+	ereport(LOG,
+			(errmsg("migguard cancelled the DDL of pid %d because sessions queued behind its lock",
+					slot->pid),
+			 errdetail_internal("%s", reason.data)));
+}
+
+/*
+ * One look at the lock queue behind every guarded DDL in flight.  Returns
+ * whether there was any, that is, whether to look again soon.
+ */
+static bool
+watch_guards(void)
+{
+	GuardSlot  *slots;
+	int			nslots = registry_copy_guards(&slots);
+	LockData   *locks = NULL;
+	TimestampTz now;
+	bool		busy = false;
+	int			i;
+
+	for (i = 0; i < nslots; i++)
+	{
+		GuardSlot  *slot = &slots[i];
+		QueueFacts	facts;
+		long		waited_ms = 0;
+
+		if (slot->kind != MG_GUARD_DDL || slot->cancel_requested)
+			continue;
+		busy = true;
+		if (locks == NULL)
+		{
+			locks = lockstate_snapshot();
+			sessions_refresh();
+		}
+		now = GetCurrentTimestamp();
+		lockstate_examine(locks, slot->pid, slot->dbid, slot->relids,
+						  slot->nrels, now, &facts);
+
+		if (terminate_idle_blockers(slot, &facts))
+			continue;
+
+		if (facts.waiters > 0)
+			waited_ms = TimestampDifferenceMilliseconds(facts.oldest_wait, now);
+		if ((migguard_max_queue_wait_ms > 0 && facts.waiters > 0 &&
+			 waited_ms > migguard_max_queue_wait_ms) ||
+			(migguard_max_queue_length > 0 &&
+			 facts.waiters > migguard_max_queue_length))
+			cancel_guarded(slot, &facts, waited_ms);
+	}
+	return busy;
+}
+
 void
 migguard_watcher_main(Datum main_arg)
 {
@@ -58,7 +283,7 @@ migguard_watcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	/* no database: it reads only lock state and shared memory */
+	/* no database: it reads lock state, shared memory and shared catalogs */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	registry_set_watcher(MyProcPid, MyLatch);
@@ -83,6 +308,8 @@ migguard_watcher_main(Datum main_arg)
 		}
 
 		oldcxt = MemoryContextSwitchTo(loop_cxt);
+		if (watch_guards())
+			timeout = migguard_watch_interval_ms;
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(loop_cxt);
 

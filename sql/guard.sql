@@ -1,0 +1,78 @@
+--
+-- Guarded DDL: the lock_timeout cap, the slot in shared memory, settings.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS migguard;
+RESET client_min_messages;
+CREATE TABLE guarded (id int);
+INSERT INTO guarded SELECT generate_series(1, 10);
+
+-- A column default computed by current_setting() is evaluated while the
+-- ALTER runs, so it shows the lock_timeout the statement ran under.
+SHOW lock_timeout;
+ALTER TABLE guarded ADD COLUMN lt1 text DEFAULT current_setting('lock_timeout');
+SET lock_timeout = '1s';		-- a lower session value wins
+ALTER TABLE guarded ADD COLUMN lt2 text DEFAULT current_setting('lock_timeout');
+SET lock_timeout = '1min';		-- a higher one is capped
+ALTER TABLE guarded ADD COLUMN lt3 text DEFAULT current_setting('lock_timeout');
+SET migguard.lock_timeout = 0;	-- 0 leaves it alone
+ALTER TABLE guarded ADD COLUMN lt4 text DEFAULT current_setting('lock_timeout');
+RESET migguard.lock_timeout;
+BEGIN;							-- inside a transaction block too
+ALTER TABLE guarded ADD COLUMN lt5 text DEFAULT current_setting('lock_timeout');
+SHOW lock_timeout;				-- restored right after the statement
+COMMIT;
+SELECT DISTINCT lt1, lt2, lt3, lt4, lt5 FROM guarded;
+SHOW lock_timeout;
+RESET lock_timeout;
+
+-- restored after an error as well
+SET lock_timeout = '1min';
+ALTER TABLE guarded ADD COLUMN lt1 int;
+SHOW lock_timeout;
+RESET lock_timeout;
+
+-- statements that are not guarded run under the session's own value
+SET lock_timeout = '1min';
+CREATE TABLE guarded_new (lt text DEFAULT current_setting('lock_timeout'));
+INSERT INTO guarded_new DEFAULT VALUES;
+SELECT lt FROM guarded_new;
+RESET lock_timeout;
+
+-- nothing stays registered once the statements are over, however they ended
+SELECT count(*) FROM migguard.guarded_ddl;
+DO $$
+BEGIN
+    FOR i IN 1..1000 LOOP
+        BEGIN
+            EXECUTE 'ALTER TABLE guarded ADD COLUMN lt1 int';
+        EXCEPTION WHEN duplicate_column THEN
+            NULL;
+        END;
+    END LOOP;
+END $$;
+SELECT count(*) FROM migguard.guarded_ddl;
+
+-- a guarded statement sees itself in the view while it runs
+CREATE FUNCTION guarded_self() RETURNS text LANGUAGE sql VOLATILE AS $$
+    SELECT kind || ' on ' || relation || ' holding ' || lock_mode || ': ' || statement
+      FROM migguard.guarded_ddl WHERE pid = pg_backend_pid() $$;
+ALTER TABLE guarded ADD COLUMN self text DEFAULT guarded_self();
+SELECT DISTINCT self FROM guarded;
+SELECT count(*) FROM migguard.guarded_ddl;
+
+-- settings: bad values are refused, and ordinary roles cannot weaken them
+SET migguard.lock_timeout = -1;
+SET migguard.lock_retries = 1000;
+SET migguard.retry_delay = 0;
+SET migguard.watch_interval = '10ms';
+CREATE ROLE guard_app;
+SET ROLE guard_app;
+SET migguard.lock_timeout = '1h';
+SET migguard.lock_retries = 0;
+SELECT count(*) FROM migguard.guarded_ddl;
+RESET ROLE;
+DROP ROLE guard_app;
+
+DROP TABLE guarded, guarded_new;
+DROP FUNCTION guarded_self();

@@ -1,0 +1,484 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *		Bound the harm of a DDL statement's lock while it runs.
+ *
+ * A guarded DDL is a utility statement that takes a lock stronger than
+ * SHARE UPDATE EXCLUSIVE on an existing relation: once it waits for such a
+ * lock, every query that needs the relation queues behind it.  For the
+ * statement's duration we cap lock_timeout, publish it in shared memory for
+ * the watcher, and turn the watcher's cancellation into lock_not_available
+ * with the reason.  A single statement outside a transaction block is tried
+ * again, each try in a subtransaction, after a randomized backoff.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+int			migguard_lock_timeout_ms = 5000;
+int			migguard_lock_retries = 3;
+int			migguard_retry_delay_ms = 200;
+int			migguard_retry_max_delay_ms = 5000;
+
+/* nesting depth of guarded statements in this backend */
+static int	guard_depth = 0;
+
+void
+guard_define_settings(void)
+{
+	DefineCustomIntVariable("migguard.lock_timeout",
+							"Upper bound of lock_timeout for a guarded DDL statement.",
+							"Applies to the statement only; a lower session "
+							"lock_timeout wins.  0 leaves lock_timeout alone.",
+							&migguard_lock_timeout_ms,
+							5000,
+							0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.lock_retries",
+							"How often a guarded statement outside a transaction block is tried again after losing its lock wait.",
+							"Only a single statement outside a transaction block "
+							"is tried again, each try in a subtransaction.",
+							&migguard_lock_retries,
+							3,
+							0, 100,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.retry_delay",
+							"Base delay before a guarded statement is tried again.",
+							"The delay doubles with every try, up to "
+							"migguard.retry_max_delay, with random jitter.",
+							&migguard_retry_delay_ms,
+							200,
+							1, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migguard.retry_max_delay",
+							"Longest delay before a guarded statement is tried again.",
+							NULL,
+							&migguard_retry_max_delay_ms,
+							5000,
+							1, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/* ---- which statements are guarded ---- */
+
+static void
+add_relid(GuardTarget *target, Oid relid, LOCKMODE mode)
+{
+	int			i;
+
+	if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		return;
+	for (i = 0; i < target->nrels; i++)
+		if (target->relids[i] == relid)
+			break;
+	if (i == target->nrels && target->nrels < MG_MAX_GUARD_RELS)
+		target->relids[target->nrels++] = relid;
+	if (mode > target->lockmode)
+		target->lockmode = mode;
+}
+
+static void
+add_rangevar(GuardTarget *target, RangeVar *rv, LOCKMODE mode)
+{
+	if (rv != NULL)
+		add_relid(target, RangeVarGetRelid(rv, NoLock, true), mode);
+}
+
+static bool
+has_option(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, name) == 0)
+			return defGetBoolean(opt);
+	}
+	return false;
+}
+
+/*
+ * Find the existing relations a statement locks and the strongest lock it
+ * takes, from the same facts the commands themselves use.  Returns true when
+ * the statement is guarded.  Only looks names up; takes no lock.
+ */
+bool
+guard_classify(Node *parsetree, GuardTarget *target)
+{
+	ListCell   *lc;
+
+	memset(target, 0, sizeof(GuardTarget));
+	target->lockmode = NoLock;
+	target->retryable = true;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				add_rangevar(target, stmt->relation,
+							 AlterTableGetLockLevel(stmt->cmds));
+				break;
+			}
+		case T_IndexStmt:
+			{
+				IndexStmt  *stmt = (IndexStmt *) parsetree;
+
+				if (!stmt->concurrent)
+					add_rangevar(target, stmt->relation, ShareLock);
+				break;
+			}
+		case T_DropStmt:
+			{
+				DropStmt   *stmt = (DropStmt *) parsetree;
+
+				if (stmt->concurrent)
+					break;
+				switch (stmt->removeType)
+				{
+					case OBJECT_TABLE:
+					case OBJECT_MATVIEW:
+					case OBJECT_VIEW:
+					case OBJECT_FOREIGN_TABLE:
+					case OBJECT_SEQUENCE:
+					case OBJECT_INDEX:
+						foreach(lc, stmt->objects)
+						{
+							RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
+							Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+							/* dropping an index locks its table too */
+							if (stmt->removeType == OBJECT_INDEX && OidIsValid(relid))
+								add_relid(target, IndexGetRelation(relid, true),
+										  AccessExclusiveLock);
+							add_relid(target, relid, AccessExclusiveLock);
+						}
+						break;
+					default:
+						break;
+				}
+				break;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				/* renaming an index takes SHARE UPDATE EXCLUSIVE only */
+				if (stmt->relation != NULL && stmt->renameType != OBJECT_INDEX)
+					add_rangevar(target, stmt->relation, AccessExclusiveLock);
+				break;
+			}
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) parsetree)->relations)
+				add_rangevar(target, (RangeVar *) lfirst(lc), AccessExclusiveLock);
+			break;
+		case T_VacuumStmt:
+			{
+				VacuumStmt *stmt = (VacuumStmt *) parsetree;
+
+				/* VACUUM refuses to run inside a subtransaction */
+				target->retryable = false;
+				if (stmt->is_vacuumcmd && has_option(stmt->options, "full"))
+					foreach(lc, stmt->rels)
+						add_rangevar(target, ((VacuumRelation *) lfirst(lc))->relation,
+									 AccessExclusiveLock);
+				break;
+			}
+		case T_ClusterStmt:
+			target->retryable = false;
+			add_rangevar(target, ((ClusterStmt *) parsetree)->relation,
+						 AccessExclusiveLock);
+			break;
+		case T_RefreshMatViewStmt:
+			{
+				RefreshMatViewStmt *stmt = (RefreshMatViewStmt *) parsetree;
+
+				add_rangevar(target, stmt->relation,
+							 stmt->concurrent ? ExclusiveLock : AccessExclusiveLock);
+				break;
+			}
+		case T_ReindexStmt:
+			{
+				ReindexStmt *stmt = (ReindexStmt *) parsetree;
+
+				/* a partitioned REINDEX refuses subtransactions */
+				target->retryable = false;
+				if (has_option(stmt->params, "concurrently") || stmt->relation == NULL)
+					break;
+				if (stmt->kind == REINDEX_OBJECT_INDEX)
+				{
+					Oid			indexid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+					add_relid(target, indexid, AccessExclusiveLock);
+					if (OidIsValid(indexid))
+						add_relid(target, IndexGetRelation(indexid, true), ShareLock);
+				}
+				else if (stmt->kind == REINDEX_OBJECT_TABLE)
+					add_rangevar(target, stmt->relation, ShareLock);
+				break;
+			}
+		case T_LockStmt:
+			{
+				LockStmt   *stmt = (LockStmt *) parsetree;
+
+				foreach(lc, stmt->relations)
+					add_rangevar(target, (RangeVar *) lfirst(lc), stmt->mode);
+				break;
+			}
+		case T_CreateTrigStmt:
+			add_rangevar(target, ((CreateTrigStmt *) parsetree)->relation,
+						 ShareRowExclusiveLock);
+			break;
+		case T_CreateStmt:
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+
+				/* CREATE TABLE ... PARTITION OF locks the parent */
+				if (stmt->partbound != NULL && stmt->inhRelations != NIL)
+					add_rangevar(target, linitial(stmt->inhRelations),
+								 AccessExclusiveLock);
+				break;
+			}
+		default:
+			break;
+	}
+
+	return target->nrels > 0 && target->lockmode > ShareUpdateExclusiveLock;
+}
+
+/* ---- running a guarded statement ---- */
+
+/* Cap lock_timeout for the statement; the caller restores it. */
+static void
+cap_lock_timeout(void)
+{
+	char		value[32];
+
+	if (migguard_lock_timeout_ms <= 0)
+		return;
+	if (LockTimeout > 0 && LockTimeout <= migguard_lock_timeout_ms)
+		return;
+	snprintf(value, sizeof(value), "%d", migguard_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", value,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Sleep before try number "attempt" + 1: exponential, capped, jittered. */
+static void
+retry_backoff(int attempt)
+{
+	double		delay = migguard_retry_delay_ms;
+	TimestampTz until;
+
+	while (--attempt > 0 && delay < migguard_retry_max_delay_ms)
+		delay *= 2;
+	delay = Min(delay, (double) migguard_retry_max_delay_ms);
+	/* between half and all of it, so retrying sessions spread out */
+	delay = delay / 2 + mg_random_fraction() * delay / 2;
+
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (long) delay);
+	for (;;)
+	{
+		long		remaining;
+
+		CHECK_FOR_INTERRUPTS();
+		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+		if (remaining <= 0)
+			break;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 remaining, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static char *
+relation_display_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		return pstrdup("?");
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+/*
+ * The error for a statement the watcher cancelled: lock_not_available, so
+ * that migration tools treat it like a lock timeout and try again.
+ */
+static void
+report_watcher_cancel(const char *relation, const char *reason, int attempts)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("canceling statement because other sessions queued behind its lock on relation %s",
+					relation),
+			 attempts > 1 ?
+			 errdetail("%s Gave up after %d attempts.", reason, attempts) :
+			 errdetail("%s", reason),
+			 errhint("Run the statement again when the blocking transaction has ended.")));
+}
+
+/*
+ * Run a guarded statement.  Nested guarded statements (DDL in a function
+ * called by DDL) run under the outermost registration.
+ */
+void
+guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *stmt_text;
+	char	   *relation;
+	bool		may_retry;
+	PlannedStmt *pristine = NULL;
+	int			save_nestlevel;
+	int			attempt = 0;
+
+	if (guard_depth > 0)
+	{
+		migguard_next_utility(MG_PROCESS_UTILITY_PASS);
+		return;
+	}
+
+	stmt_text = migguard_statement_text(queryString, pstmt->stmt_location,
+										pstmt->stmt_len);
+	relation = relation_display_name(target->relids[0]);
+	may_retry = target->retryable && migguard_lock_retries > 0 &&
+		context == PROCESS_UTILITY_TOPLEVEL && !IsTransactionBlock();
+
+	/* a command may scribble on its tree, so every try gets a fresh copy */
+	if (may_retry)
+		pristine = copyObject(pstmt);
+
+	save_nestlevel = NewGUCNestLevel();
+	cap_lock_timeout();
+
+	for (;;)
+	{
+		char		reason[MG_DETAIL_LEN];
+		volatile bool retry = false;
+		ErrorData  *edata = NULL;
+
+		attempt++;
+		if (may_retry)
+		{
+			pstmt = copyObject(pristine);
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(oldcontext);
+		}
+		registry_guard_begin(MG_GUARD_DDL, target->relids, target->nrels,
+							 target->lockmode, relation, stmt_text);
+		guard_depth++;
+
+		PG_TRY();
+		{
+			migguard_next_utility(MG_PROCESS_UTILITY_PASS);
+		}
+		PG_CATCH();
+		{
+			bool		cancelled;
+
+			guard_depth--;
+			cancelled = registry_guard_end(reason, sizeof(reason));
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+
+			/* a watcher cancel arrives as an ordinary query cancel */
+			cancelled = cancelled && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+
+			if (!may_retry)
+			{
+				if (!cancelled)
+					PG_RE_THROW();
+				FlushErrorState();
+				report_watcher_cancel(relation, reason, attempt);
+			}
+
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+
+			if (!cancelled && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			if (attempt > migguard_lock_retries)
+			{
+				if (cancelled)
+					report_watcher_cancel(relation, reason, attempt);
+				ereport(ERROR,
+						(errcode(edata->sqlerrcode),
+						 errmsg_internal("%s", edata->message),
+						 errdetail("Gave up after %d attempts.", attempt)));
+			}
+
+			registry_count(MG_COUNTER_RETRIED);
+			registry_add_event("retry", NULL, relation, stmt_text,
+							   psprintf("attempt %d of %d failed: %s",
+										attempt, migguard_lock_retries + 1,
+										cancelled ? reason : edata->message));
+			retry = true;
+		}
+		PG_END_TRY();
+
+		if (retry)
+		{
+			FreeErrorData(edata);
+			retry_backoff(attempt);
+			continue;
+		}
+
+		guard_depth--;
+		(void) registry_guard_end(NULL, 0);
+		if (may_retry)
+		{
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		break;
+	}
+
+	AtEOXact_GUC(true, save_nestlevel);
+
+	if (attempt > 1)
+		registry_add_event("retry_success", NULL, relation, stmt_text,
+						   psprintf("succeeded at attempt %d", attempt));
+}

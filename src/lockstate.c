@@ -1,0 +1,130 @@
+/*-------------------------------------------------------------------------
+ *
+ * lockstate.c
+ *		Read the lock manager's state and find the queue that forms behind a
+ *		session's relation locks.
+ *
+ * A session is queued behind a DDL when it waits on the same relation in a
+ * mode that conflicts with what the DDL holds or awaits: whether the DDL
+ * still waits for its lock or already holds it, that session cannot go on
+ * before the DDL ends.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "storage/lock.h"
+
+/*
+ * A copy of every lock in the system.  It briefly takes every lock
+ * partition lock in shared mode, as pg_locks does, so call it only while
+ * there is something to watch.
+ */
+LockData *
+lockstate_snapshot(void)
+{
+	return GetLockStatusData();
+}
+
+static bool
+is_relation_lock_of(const LockInstanceData *inst, Oid dbid,
+					const Oid *relids, int nrels)
+{
+	int			i;
+
+	if (inst->locktag.locktag_type != LOCKTAG_RELATION ||
+		inst->locktag.locktag_field1 != dbid)
+		return false;
+	for (i = 0; i < nrels; i++)
+		if (inst->locktag.locktag_field2 == relids[i])
+			return true;
+	return false;
+}
+
+static bool
+same_locktag(const LOCKTAG *a, const LOCKTAG *b)
+{
+	return a->locktag_type == b->locktag_type &&
+		a->locktag_field1 == b->locktag_field1 &&
+		a->locktag_field2 == b->locktag_field2;
+}
+
+static void
+add_blocker(QueueFacts *facts, int pid)
+{
+	int			i;
+
+	for (i = 0; i < facts->nblockers; i++)
+		if (facts->blockers[i] == pid)
+			return;
+	if (facts->nblockers < MG_MAX_BLOCKERS)
+		facts->blockers[facts->nblockers++] = pid;
+}
+
+/*
+ * Fill facts for the session "pid" and its locks on the given relations.
+ * A member of the session's own lock group (a parallel worker) is neither
+ * its waiter nor its blocker.
+ */
+void
+lockstate_examine(LockData *data, int pid, Oid dbid,
+				  const Oid *relids, int nrels, TimestampTz now,
+				  QueueFacts *facts)
+{
+	int			i;
+	int			j;
+
+	memset(facts, 0, sizeof(QueueFacts));
+	facts->awaited = NoLock;
+
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *own = &data->locks[i];
+		LockMethod	method;
+		LOCKMASK	own_modes;
+
+		if (own->pid != pid || !is_relation_lock_of(own, dbid, relids, nrels))
+			continue;
+
+		facts->held |= own->holdMask;
+		if (own->waitLockMode != NoLock)
+			facts->awaited = own->waitLockMode;
+		own_modes = own->holdMask;
+		if (own->waitLockMode != NoLock)
+			own_modes |= LOCKBIT_ON(own->waitLockMode);
+		method = GetLockTagsMethodTable(&own->locktag);
+
+		for (j = 0; j < data->nelements; j++)
+		{
+			LockInstanceData *other = &data->locks[j];
+
+			if (other->pid == pid || other->leaderPid == pid ||
+				!same_locktag(&other->locktag, &own->locktag))
+				continue;
+
+			/* a waiter whose mode conflicts with ours is stuck behind us */
+			if (other->waitLockMode != NoLock &&
+				(method->conflictTab[other->waitLockMode] & own_modes) != 0)
+			{
+				TimestampTz since = MG_LOCK_WAIT_START(other);
+
+				/* the wait start is set a moment after the wait begins */
+				if (since == 0)
+					since = now;
+				facts->waiters++;
+				if (facts->longest_waiter == 0 || since < facts->oldest_wait)
+				{
+					facts->longest_waiter = other->pid;
+					facts->oldest_wait = since;
+				}
+			}
+
+			/* a holder of a mode our wait conflicts with blocks us */
+			if (own->waitLockMode != NoLock &&
+				(method->conflictTab[own->waitLockMode] & other->holdMask) != 0)
+				add_blocker(facts, other->pid);
+		}
+	}
+}

@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessions.c
+ *		Describe another session the way a DBA wants it in an error message:
+ *		pid, user, application, state, transaction age and query.
+ *
+ * The facts come from the backend status array, as pg_stat_activity reads
+ * them.  The caller decides whether the query may be shown.  User names need
+ * catalog access, so callers must be inside a transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "migguard.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "catalog/pg_authid.h"
+#include "mb/pg_wchar.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/timestamp.h"
+
+/* how much of a query an error message or event shows */
+#define QUERY_SHOWN_LEN 60
+
+/* Forget the cached status snapshot so the next lookup reads fresh state. */
+void
+sessions_refresh(void)
+{
+	pgstat_clear_backend_activity_snapshot();
+}
+
+static const char *
+state_name(BackendState state)
+{
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+		default:
+			return "unknown";
+	}
+}
+
+static void
+append_age(StringInfo buf, TimestampTz since, TimestampTz now)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(since, now, &secs, &usecs);
+	if (secs >= 3600)
+		appendStringInfo(buf, "%ld h %ld min", secs / 3600, (secs % 3600) / 60);
+	else if (secs >= 60)
+		appendStringInfo(buf, "%ld min %ld s", secs / 60, secs % 60);
+	else
+		appendStringInfo(buf, "%ld.%01d s", secs, usecs / 100000);
+}
+
+static PgBackendStatus *
+find_session(int pid)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+	int			i;
+
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = mg_local_beentry(i);
+
+		if (local != NULL && local->backendStatus.st_procpid == pid)
+			return &local->backendStatus;
+	}
+	return NULL;
+}
+
+/*
+ * Append a description of the session with this pid to buf.  Its query is
+ * shown only if "viewer" could see it in pg_stat_activity.  Returns false,
+ * appending nothing, when no such session exists any more.
+ */
+bool
+sessions_describe(int pid, Oid viewer, StringInfo buf)
+{
+	PgBackendStatus *be = find_session(pid);
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *user;
+
+	if (be == NULL)
+		return false;
+
+	user = OidIsValid(be->st_userid) ?
+		GetUserNameFromId(be->st_userid, true) : NULL;
+	appendStringInfo(buf, "pid %d (user %s, application \"%s\", %s",
+					 pid, user ? user : "?", be->st_appname,
+					 state_name(be->st_state));
+	if (be->st_state == STATE_IDLEINTRANSACTION ||
+		be->st_state == STATE_IDLEINTRANSACTION_ABORTED)
+	{
+		appendStringInfoString(buf, " for ");
+		append_age(buf, be->st_state_start_timestamp, now);
+	}
+	if (be->st_xact_start_timestamp != 0)
+	{
+		appendStringInfoString(buf, ", transaction age ");
+		append_age(buf, be->st_xact_start_timestamp, now);
+	}
+	if (OidIsValid(viewer) && be->st_activity_raw[0] != '\0' &&
+		(has_privs_of_role(viewer, ROLE_PG_READ_ALL_STATS) ||
+		 (OidIsValid(be->st_userid) && has_privs_of_role(viewer, be->st_userid))))
+	{
+		char	   *query = pgstat_clip_activity(be->st_activity_raw);
+		int			len = strlen(query);
+
+		if (len > QUERY_SHOWN_LEN)
+			len = pg_mbcliplen(query, len, QUERY_SHOWN_LEN);
+		appendStringInfo(buf, ", query: %.*s%s", len, query,
+						 query[len] != '\0' ? "..." : "");
+	}
+	appendStringInfoChar(buf, ')');
+	return true;
+}
+
+/*
+ * Is pid a client session of database dbid, idle in a transaction for at
+ * least min_age_ms?
+ */
+bool
+sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms)
+{
+	PgBackendStatus *be = find_session(pid);
+
+	if (be == NULL || be->st_backendType != B_BACKEND ||
+		be->st_databaseid != dbid)
+		return false;
+	if (be->st_state != STATE_IDLEINTRANSACTION &&
+		be->st_state != STATE_IDLEINTRANSACTION_ABORTED)
+		return false;
+	return TimestampDifferenceExceeds(be->st_state_start_timestamp,
+									  GetCurrentTimestamp(), min_age_ms);
+}
