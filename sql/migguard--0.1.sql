@@ -55,6 +55,30 @@ LANGUAGE C STRICT VOLATILE;
 CREATE VIEW migguard.guarded_ddl AS
     SELECT * FROM migguard.guarded_ddl();
 
+CREATE FUNCTION migguard.check(
+    sql text,
+    OUT statement_number integer,
+    OUT statement text,
+    OUT rule text,
+    OUT level text,
+    OUT relation text,
+    OUT message text,
+    OUT detail text,
+    OUT hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'migguard_check'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION migguard.rules(
+    OUT name text,
+    OUT level text,
+    OUT default_level text,
+    OUT catches text,
+    OUT safe_alternative text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'migguard_rules'
+LANGUAGE C STRICT VOLATILE;
+
 GRANT USAGE ON SCHEMA migguard TO PUBLIC;
 REVOKE ALL ON FUNCTION migguard.events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION migguard.guarded_ddl() FROM PUBLIC;

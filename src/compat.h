@@ -13,7 +13,9 @@
 
 #include "postgres.h"
 
+#include "commands/defrem.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -163,6 +165,54 @@ typedef RelFileNode MgRelFile;
 #define mg_random_fraction() pg_prng_double(&pg_global_prng_state)
 #else
 #define mg_random_fraction() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
+/* Memory for a setting's parsed "extra": guc_malloc from PG16 on. */
+#if PG_VERSION_NUM >= 160000
+#define mg_guc_malloc(size) guc_malloc(LOG, (size))
+#else
+#define mg_guc_malloc(size) malloc(size)
+#endif
+
+/* DETACH PARTITION ... CONCURRENTLY exists from PG14 on. */
+#if PG_VERSION_NUM >= 140000
+#define MG_DETACH_CONCURRENT(partcmd) ((partcmd)->concurrent)
+#else
+#define MG_DETACH_CONCURRENT(partcmd) false
+#endif
+
+/* REINDEX options moved from fields to a DefElem list in PG14. */
+#if PG_VERSION_NUM >= 140000
+static inline bool
+mg_reindex_concurrent(ReindexStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->params)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0)
+			return defGetBoolean(opt);
+	}
+	return false;
+}
+#else
+#define mg_reindex_concurrent(stmt) ((stmt)->concurrent)
+#endif
+
+/* Does this backend hold exactly this lock mode?  PG17 added "orstronger". */
+#if PG_VERSION_NUM >= 170000
+#define mg_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define mg_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
+/* The raw parser learned a parse mode in PG14. */
+#if PG_VERSION_NUM >= 140000
+#define mg_raw_parser(sql) raw_parser((sql), RAW_PARSE_DEFAULT)
+#else
+#define mg_raw_parser(sql) raw_parser(sql)
 #endif
 
 #endif							/* MIGGUARD_COMPAT_H */

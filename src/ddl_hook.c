@@ -106,9 +106,11 @@ elevel_for(RuleLevel level)
 }
 
 /*
- * Turn violations into messages.  Warnings and log lines go out first; the
- * first violation that is an error ends the statement, after its event is
- * recorded, so the decision survives the error.
+ * Turn violations into messages.  A violation of a rule in migguard.allow
+ * is logged as a bypass (or refused, for users who may not bypass).
+ * Warnings and log lines go out first; the first violation that is an error
+ * ends the statement, after its event is recorded, so the decision survives
+ * the error.
  */
 static void
 enforce_violations(List *violations, const char *stmt_text)
@@ -121,6 +123,15 @@ enforce_violations(List *violations, const char *stmt_text)
 		RuleViolation *v = (RuleViolation *) lfirst(lc);
 		int			elevel = elevel_for(v->level);
 
+		if ((elevel == ERROR || elevel == WARNING) && rules_bypassed(v->rule))
+		{
+			registry_count(MG_COUNTER_BYPASSED);
+			registry_add_event("bypass", v->rule, v->relation, stmt_text, v->message);
+			ereport(LOG,
+					(errmsg("migguard rule %s bypassed by migguard.allow", v->rule),
+					 errdetail_internal("%s", v->message)));
+			continue;
+		}
 		if (elevel == ERROR)
 		{
 			if (rejection == NULL)

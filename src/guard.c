@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timeout.h"
 
 int			migguard_lock_timeout_ms = 5000;
 int			migguard_lock_retries = 3;
@@ -42,6 +43,9 @@ int			migguard_retry_max_delay_ms = 5000;
 
 /* nesting depth of guarded statements in this backend */
 static int	guard_depth = 0;
+
+/* wakes the watcher once a guarded statement has lasted a watch interval */
+static TimeoutId wake_timeout = MAX_TIMEOUTS;
 
 void
 guard_define_settings(void)
@@ -237,7 +241,7 @@ guard_classify(Node *parsetree, GuardTarget *target)
 
 				/* a partitioned REINDEX refuses subtransactions */
 				target->retryable = false;
-				if (has_option(stmt->params, "concurrently") || stmt->relation == NULL)
+				if (mg_reindex_concurrent(stmt) || stmt->relation == NULL)
 					break;
 				if (stmt->kind == REINDEX_OBJECT_INDEX)
 				{
@@ -281,6 +285,37 @@ guard_classify(Node *parsetree, GuardTarget *target)
 }
 
 /* ---- running a guarded statement ---- */
+
+static void
+wake_watcher_handler(void)
+{
+	registry_wake_watcher_from_handler();
+}
+
+/*
+ * Register this backend's statement for the watcher.  Most DDL ends within
+ * microseconds, long before anyone could queue behind it, so the watcher is
+ * woken only once the statement has lasted a watch interval: short
+ * statements cost it nothing.
+ */
+static void
+guard_begin(const GuardTarget *target, const char *relation,
+			const char *stmt_text)
+{
+	registry_guard_begin(MG_GUARD_DDL, target->relids, target->nrels,
+						 target->lockmode, relation, stmt_text);
+	if (wake_timeout == MAX_TIMEOUTS)
+		wake_timeout = RegisterTimeout(USER_TIMEOUT, wake_watcher_handler);
+	enable_timeout_after(wake_timeout, migguard_watch_interval_ms);
+}
+
+static bool
+guard_end(char *cancel_reason, Size len)
+{
+	if (wake_timeout != MAX_TIMEOUTS)
+		disable_timeout(wake_timeout, false);
+	return registry_guard_end(cancel_reason, len);
+}
 
 /* Cap lock_timeout for the statement; the caller restores it. */
 static void
@@ -403,8 +438,7 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 			BeginInternalSubTransaction(NULL);
 			MemoryContextSwitchTo(oldcontext);
 		}
-		registry_guard_begin(MG_GUARD_DDL, target->relids, target->nrels,
-							 target->lockmode, relation, stmt_text);
+		guard_begin(target, relation, stmt_text);
 		guard_depth++;
 
 		PG_TRY();
@@ -416,7 +450,7 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 			bool		cancelled;
 
 			guard_depth--;
-			cancelled = registry_guard_end(reason, sizeof(reason));
+			cancelled = guard_end(reason, sizeof(reason));
 
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
@@ -466,7 +500,7 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 		}
 
 		guard_depth--;
-		(void) registry_guard_end(NULL, 0);
+		(void) guard_end(NULL, 0);
 		if (may_retry)
 		{
 			ReleaseCurrentSubTransaction();

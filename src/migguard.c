@@ -90,6 +90,7 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	rules_define_settings();
 	guard_define_settings();
 	watcher_define_settings();
 

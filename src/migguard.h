@@ -64,6 +64,7 @@ typedef struct RelFacts
 } RelFacts;
 
 extern bool relfacts_get(Oid relid, RelFacts *facts);
+extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);
 extern bool relfacts_exempt(const RelFacts *facts);
 
@@ -87,8 +88,14 @@ typedef struct RuleViolation
 	char	   *hint;
 } RuleViolation;
 
+extern void rules_define_settings(void);
 extern List *rules_check_statement(Node *parsetree, const char *stmt_text);
 extern const char *rule_level_name(RuleLevel level);
+extern bool rules_bypassed(const char *rule);
+extern int	rules_count(void);
+extern void rules_describe(int i, const char **name, RuleLevel *level,
+						   RuleLevel *default_level, const char **catches,
+						   const char **alternative);
 
 /* ---- shared memory (registry.c) ---- */
 
@@ -134,6 +141,7 @@ extern void registry_watcher_reloaded(void);
 extern void registry_get_watcher(int *pid, TimestampTz *started,
 								 TimestampTz *reloaded);
 extern void registry_wake_watcher(void);
+extern void registry_wake_watcher_from_handler(void);
 
 extern void registry_count(MigguardCounter counter);
 extern uint64 registry_counter_value(MigguardCounter counter);

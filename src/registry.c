@@ -39,6 +39,7 @@ typedef struct MigguardShared
 	uint64		event_next;		/* events ever added; ring index is modulo */
 	int			event_size;
 	int			nslots;
+	pg_atomic_uint32 guards_in_flight;	/* slots in use */
 	pg_atomic_uint64 counters[MG_NUM_COUNTERS];
 	GuardSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 	/* the event ring follows the slots */
@@ -86,6 +87,7 @@ registry_startup_shmem(void)
 		shared->lock = &(GetNamedLWLockTranche("migguard"))->lock;
 		shared->event_size = migguard_event_ring_size;
 		shared->nslots = mg_max_backends();
+		pg_atomic_init_u32(&shared->guards_in_flight, 0);
 		for (i = 0; i < MG_NUM_COUNTERS; i++)
 			pg_atomic_init_u64(&shared->counters[i], 0);
 	}
@@ -131,6 +133,23 @@ registry_get_watcher(int *pid, TimestampTz *started, TimestampTz *reloaded)
 	*started = shared->watcher_started;
 	*reloaded = shared->watcher_reloaded;
 	LWLockRelease(shared->lock);
+}
+
+/*
+ * Set the watcher's latch from a signal handler: no lock, the pointer is
+ * read as it is.  A stale pointer points to a latch in shared memory that
+ * a restarted watcher owns again, or to nobody; SetLatch copes with both.
+ */
+void
+registry_wake_watcher_from_handler(void)
+{
+	Latch	   *latch;
+
+	if (shared == NULL)
+		return;
+	latch = ((volatile MigguardShared *) shared)->watcher_latch;
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 void
@@ -211,8 +230,7 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 	slot->cancel_requested = false;
 	slot->cancel_reason[0] = '\0';
 	LWLockRelease(shared->lock);
-
-	registry_wake_watcher();
+	pg_atomic_fetch_add_u32(&shared->guards_in_flight, 1);
 }
 
 /*
@@ -235,22 +253,33 @@ registry_guard_end(char *cancel_reason, Size len)
 	slot->pid = 0;
 	slot->cancel_requested = false;
 	LWLockRelease(shared->lock);
+	pg_atomic_fetch_sub_u32(&shared->guards_in_flight, 1);
 	return requested;
 }
 
-/* Copy every slot in use into a palloc'd array; returns how many. */
+/*
+ * Copy every slot in use into a palloc'd array; returns how many.  The
+ * count of slots in use is read first without the lock, so that the common
+ * case, nothing in flight, costs neither the lock nor a large copy.
+ */
 int
 registry_copy_guards(GuardSlot **slots)
 {
 	int			n = 0;
+	int			room;
 	int			i;
 
 	*slots = NULL;
 	if (shared == NULL)
 		return 0;
-	*slots = palloc(sizeof(GuardSlot) * shared->nslots);
+	room = (int) pg_atomic_read_u32(&shared->guards_in_flight);
+	if (room == 0)
+		return 0;
+	/* a few more may start meanwhile; they are seen next time */
+	room = Min(room + 8, shared->nslots);
+	*slots = palloc(sizeof(GuardSlot) * room);
 	LWLockAcquire(shared->lock, LW_SHARED);
-	for (i = 0; i < shared->nslots; i++)
+	for (i = 0; i < shared->nslots && n < room; i++)
 	{
 		if (shared->slots[i].pid != 0)
 			(*slots)[n++] = shared->slots[i];

@@ -131,11 +131,50 @@ created_in_this_xact(HeapTuple classtup, Oid relid)
 }
 
 /*
- * Gather the facts about relid.  Returns false when the relation does not
- * exist (any more).
+ * Facts gathered for the statement being checked: several rules ask about
+ * the same relation, and its size costs a stat() per segment.  Valid until
+ * relfacts_forget(); lives in the statement's memory context.
+ */
+static List *facts_memo = NIL;
+
+void
+relfacts_forget(void)
+{
+	facts_memo = NIL;
+}
+
+static bool relfacts_gather(Oid relid, RelFacts *facts);
+
+/*
+ * The facts about relid.  Returns false when the relation does not exist
+ * (any more).
  */
 bool
 relfacts_get(Oid relid, RelFacts *facts)
+{
+	ListCell   *lc;
+	RelFacts   *copy;
+
+	foreach(lc, facts_memo)
+	{
+		RelFacts   *known = (RelFacts *) lfirst(lc);
+
+		if (known->relid == relid)
+		{
+			*facts = *known;
+			return true;
+		}
+	}
+	if (!relfacts_gather(relid, facts))
+		return false;
+	copy = palloc(sizeof(RelFacts));
+	*copy = *facts;
+	facts_memo = lappend(facts_memo, copy);
+	return true;
+}
+
+static bool
+relfacts_gather(Oid relid, RelFacts *facts)
 {
 	HeapTuple	tup;
 	Form_pg_class cls;

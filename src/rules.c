@@ -1,55 +1,129 @@
 /*-------------------------------------------------------------------------
  *
  * rules.c
- *		The rule catalog: one entry per rule, each a check over the parse
- *		tree and the facts about the relations it touches.
+ *		The rule catalog, the levels in force, and the bypass.
  *
- * A check appends violations to its context and never raises an error for
- * what it finds: deciding what a violation becomes (error, warning, log
- * line, bypass) is the hook's business.
+ * Each rule is one entry of rule_catalog: its name, default level, what it
+ * catches, the safe alternative, and a check (rule_checks.c) over the parse
+ * tree and the facts about the relations it touches.  A check appends
+ * violations and never raises an error for what it finds: what a violation
+ * becomes (error, warning, log line, bypass) is decided by the hook.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "migguard.h"
+#include "rules_int.h"
 
-#include "catalog/namespace.h"
-#include "lib/stringinfo.h"
-#include "nodes/nodes.h"
+#include "catalog/pg_authid.h"
+#include "commands/user.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-
-typedef struct RuleContext
-{
-	const char *stmt_text;
-	List	   *violations;
-	const struct RuleDef *current;
-} RuleContext;
-
-typedef void (*RuleCheck) (Node *stmt, RuleContext *ctx);
-
-typedef struct RuleDef
-{
-	const char *name;
-	RuleLevel	default_level;
-	const char *catches;		/* what it fires on */
-	const char *alternative;	/* the safe way */
-	RuleCheck	check;
-} RuleDef;
-
-static void check_index_not_concurrent(Node *stmt, RuleContext *ctx);
+#include "utils/guc.h"
+#include "utils/varlena.h"
 
 static const RuleDef rule_catalog[] = {
-	{
-		"index_not_concurrent", RULE_LEVEL_ERROR,
-		"CREATE INDEX without CONCURRENTLY on a large table",
-		"CREATE INDEX CONCURRENTLY",
-		check_index_not_concurrent
-	},
+	{"index_not_concurrent", RULE_LEVEL_ERROR,
+		"CREATE INDEX without CONCURRENTLY on a large table (SHARE lock: writes blocked for the whole build)",
+		"CREATE INDEX CONCURRENTLY; on a partitioned table, CREATE INDEX ON ONLY the parent, CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION",
+	check_index_not_concurrent},
+	{"drop_index_not_concurrent", RULE_LEVEL_ERROR,
+		"DROP INDEX without CONCURRENTLY on an index of a large table (ACCESS EXCLUSIVE on the table)",
+		"DROP INDEX CONCURRENTLY",
+	check_drop_index_not_concurrent},
+	{"reindex_not_concurrent", RULE_LEVEL_ERROR,
+		"REINDEX INDEX/TABLE without CONCURRENTLY on a large table (writes blocked; REINDEX INDEX blocks reads that use the index too)",
+		"REINDEX ... CONCURRENTLY",
+	check_reindex_not_concurrent},
+	{"add_column_rewrite", RULE_LEVEL_ERROR,
+		"ADD COLUMN with a volatile default, GENERATED ... STORED, identity, serial, or a domain with constraints, on a large table (table rewrite under ACCESS EXCLUSIVE)",
+		"add the column without a default (or with a non-volatile one), then backfill in batches",
+	check_add_column_rewrite},
+	{"alter_type_rewrite", RULE_LEVEL_ERROR,
+		"ALTER COLUMN TYPE that rewrites a large table, decided as ALTER TABLE decides (varchar(n) to a longer varchar or text, numeric precision increases and other binary-coercible changes are safe)",
+		"add a new column, backfill it in batches, switch the application, drop the old column",
+	check_alter_type_rewrite},
+	{"set_not_null_scan", RULE_LEVEL_ERROR,
+		"SET NOT NULL on a large table without a validated CHECK (col IS NOT NULL) (full scan under ACCESS EXCLUSIVE)",
+		"ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL",
+	check_set_not_null_scan},
+	{"constraint_validating", RULE_LEVEL_ERROR,
+		"ADD FOREIGN KEY or CHECK without NOT VALID on a large table (validation scan under a lock that blocks writes; a foreign key locks both tables)",
+		"ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in its own transaction",
+	check_constraint_validating},
+	{"validate_in_locking_transaction", RULE_LEVEL_ERROR,
+		"VALIDATE CONSTRAINT in the transaction that added the constraint, or that already holds a lock blocking writes on the large table",
+		"commit first, then VALIDATE CONSTRAINT in its own transaction",
+	check_validate_in_locking_transaction},
+	{"unique_without_index", RULE_LEVEL_ERROR,
+		"ADD PRIMARY KEY or UNIQUE without USING INDEX on a large table (index build under ACCESS EXCLUSIVE)",
+		"CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
+	check_unique_without_index},
+	{"exclusion_constraint", RULE_LEVEL_ERROR,
+		"ADD EXCLUDE on a large table (index build under ACCESS EXCLUSIVE)",
+		"there is no non-blocking way: add it while the table is small, or in a maintenance window",
+	check_exclusion_constraint_rule},
+	{"vacuum_full", RULE_LEVEL_ERROR,
+		"VACUUM FULL of a large table, or of the whole database (rewrite under ACCESS EXCLUSIVE)",
+		"plain VACUUM, or an online rebuild tool such as pg_repack",
+	check_vacuum_full},
+	{"cluster", RULE_LEVEL_ERROR,
+		"CLUSTER of a large table, or of every clustered table (rewrite under ACCESS EXCLUSIVE)",
+		"an online rebuild tool such as pg_repack",
+	check_cluster},
+	{"refresh_matview_blocking", RULE_LEVEL_ERROR,
+		"REFRESH MATERIALIZED VIEW without CONCURRENTLY on a large materialized view (reads blocked for the whole refresh)",
+		"REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index)",
+	check_refresh_matview_blocking},
+	{"set_persistence_rewrite", RULE_LEVEL_ERROR,
+		"SET LOGGED or SET UNLOGGED on a large table (rewrite under ACCESS EXCLUSIVE)",
+		"create the table with the wanted persistence and copy the data in batches",
+	check_set_persistence_rewrite},
+	{"attach_partition_scan", RULE_LEVEL_ERROR,
+		"ATTACH PARTITION of a large table without a validated CHECK constraint that implies the partition bound (scan of the partition under lock)",
+		"ADD CONSTRAINT ... CHECK (bound) NOT VALID, VALIDATE CONSTRAINT, ATTACH PARTITION, then drop the CHECK",
+	check_attach_partition_scan},
+	{"detach_partition_blocking", RULE_LEVEL_ERROR,
+		"DETACH PARTITION without CONCURRENTLY of a large partition (ACCESS EXCLUSIVE on the parent)",
+		"DETACH PARTITION ... CONCURRENTLY (outside a transaction block)",
+	check_detach_partition_blocking},
+	{"domain_check_validating", RULE_LEVEL_ERROR,
+		"ALTER DOMAIN ADD CONSTRAINT CHECK without NOT VALID when a large table uses the domain (validation scan of every such table)",
+		"ADD CONSTRAINT ... NOT VALID, then ALTER DOMAIN ... VALIDATE CONSTRAINT",
+	check_domain_check_validating},
+	{"add_column_json", RULE_LEVEL_WARNING,
+		"ADD COLUMN of type json (no equality operator: breaks DISTINCT, GROUP BY, UNION, and is reparsed on every access)",
+		"jsonb",
+	check_add_column_json},
+	{"rename_incompatible", RULE_LEVEL_WARNING,
+		"RENAME of a table, view, column, schema or enum value (breaks application code still running with the old name)",
+		"add the new name alongside (a view, a new column kept in sync), switch the application, then drop the old name",
+	check_rename_incompatible},
+	{"drop_incompatible", RULE_LEVEL_WARNING,
+		"DROP COLUMN or DROP TABLE (breaks application code still using them)",
+		"stop using the column or table in the application first, deploy, then drop it",
+	check_drop_incompatible},
+	{"truncate_cascade", RULE_LEVEL_WARNING,
+		"TRUNCATE ... CASCADE (also empties every table that references it, recursively)",
+		"TRUNCATE the tables you mean, by name",
+	check_truncate_cascade},
+	{"drop_database", RULE_LEVEL_WARNING,
+		"DROP DATABASE",
+		"make sure it is the database you mean; take a backup first",
+	check_drop_database},
 };
 
 #define NUM_RULES lengthof(rule_catalog)
+
+/* settings */
+static char *rule_levels_string = NULL;
+static char *allow_string = NULL;
+static char *allow_role_string = NULL;
+
+/* parsed forms, published by the assign hooks */
+static RuleLevel *levels_in_force = NULL;	/* NUM_RULES entries, or NULL */
+static bool *rules_allowed = NULL;	/* NUM_RULES entries, or NULL */
 
 const char *
 rule_level_name(RuleLevel level)
@@ -68,14 +142,227 @@ rule_level_name(RuleLevel level)
 	return "unknown";
 }
 
-static char *
-qualified_name(const RelFacts *facts)
+static bool
+parse_level(const char *name, RuleLevel *level)
+{
+	if (pg_strcasecmp(name, "off") == 0)
+		*level = RULE_LEVEL_OFF;
+	else if (pg_strcasecmp(name, "log") == 0)
+		*level = RULE_LEVEL_LOG;
+	else if (pg_strcasecmp(name, "warning") == 0)
+		*level = RULE_LEVEL_WARNING;
+	else if (pg_strcasecmp(name, "error") == 0)
+		*level = RULE_LEVEL_ERROR;
+	else
+		return false;
+	return true;
+}
+
+static int
+rule_index(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < NUM_RULES; i++)
+		if (strcmp(rule_catalog[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int
+rules_count(void)
+{
+	return NUM_RULES;
+}
+
+void
+rules_describe(int i, const char **name, RuleLevel *level,
+			   RuleLevel *default_level, const char **catches,
+			   const char **alternative)
+{
+	const RuleDef *rule = &rule_catalog[i];
+
+	*name = rule->name;
+	*default_level = rule->default_level;
+	*level = levels_in_force ? levels_in_force[i] : rule->default_level;
+	*catches = rule->catches;
+	*alternative = rule->alternative;
+}
+
+/* "index_not_concurrent:warning, rename_incompatible:off" */
+static bool
+check_rule_levels(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *items;
+	ListCell   *lc;
+	RuleLevel  *levels;
+	int			i;
+
+	if (!SplitIdentifierString(raw, ',', &items))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		return false;
+	}
+	levels = (RuleLevel *) mg_guc_malloc(NUM_RULES * sizeof(RuleLevel));
+	if (levels == NULL)
+		return false;
+	for (i = 0; i < NUM_RULES; i++)
+		levels[i] = rule_catalog[i].default_level;
+
+	foreach(lc, items)
+	{
+		char	   *item = (char *) lfirst(lc);
+		char	   *colon = strchr(item, ':');
+		RuleLevel	level;
+
+		if (colon == NULL)
+		{
+			GUC_check_errdetail("Entry \"%s\" is not of the form rule:level.", item);
+			free(levels);
+			return false;
+		}
+		*colon = '\0';
+		i = rule_index(item);
+		if (i < 0)
+		{
+			GUC_check_errdetail("Unknown rule \"%s\".", item);
+			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
+			free(levels);
+			return false;
+		}
+		if (!parse_level(colon + 1, &level))
+		{
+			GUC_check_errdetail("Unknown level \"%s\" for rule \"%s\".", colon + 1, item);
+			GUC_check_errhint("The levels are error, warning, log and off.");
+			free(levels);
+			return false;
+		}
+		levels[i] = level;
+	}
+	*extra = levels;
+	return true;
+}
+
+static void
+assign_rule_levels(const char *newval, void *extra)
+{
+	levels_in_force = (RuleLevel *) extra;
+}
+
+/* "index_not_concurrent, alter_type_rewrite" */
+static bool
+check_allow(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *items;
+	ListCell   *lc;
+	bool	   *allowed;
+
+	if (!SplitIdentifierString(raw, ',', &items))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		return false;
+	}
+	allowed = (bool *) mg_guc_malloc(NUM_RULES * sizeof(bool));
+	if (allowed == NULL)
+		return false;
+	memset(allowed, 0, NUM_RULES * sizeof(bool));
+	foreach(lc, items)
+	{
+		int			i = rule_index((char *) lfirst(lc));
+
+		if (i < 0)
+		{
+			GUC_check_errdetail("Unknown rule \"%s\".", (char *) lfirst(lc));
+			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
+			free(allowed);
+			return false;
+		}
+		allowed[i] = true;
+	}
+	*extra = allowed;
+	return true;
+}
+
+static void
+assign_allow(const char *newval, void *extra)
+{
+	rules_allowed = (bool *) extra;
+}
+
+void
+rules_define_settings(void)
+{
+	DefineCustomStringVariable("migguard.rule_levels",
+							   "Levels of individual rules, overriding their defaults.",
+							   "A comma-separated list of rule:level, where level "
+							   "is error, warning, log or off.",
+							   &rule_levels_string,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   check_rule_levels, assign_rule_levels, NULL);
+
+	DefineCustomStringVariable("migguard.allow",
+							   "Rules whose violations this session accepts.",
+							   "Honoured for superusers and members of the role "
+							   "named by migguard.allow_role; anyone else who "
+							   "breaks an allowed rule gets a permission error.",
+							   &allow_string,
+							   "",
+							   PGC_USERSET,
+							   GUC_LIST_INPUT,
+							   check_allow, assign_allow, NULL);
+
+	DefineCustomStringVariable("migguard.allow_role",
+							   "Role whose members may bypass rules with migguard.allow.",
+							   "Empty: only superusers may.",
+							   &allow_role_string,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+/*
+ * May this session bypass "rule"?  Returns false when the rule is not in
+ * migguard.allow; raises a permission error when it is, but the user may
+ * not use the bypass.
+ */
+bool
+rules_bypassed(const char *rule)
+{
+	int			i = rule_index(rule);
+	Oid			role;
+
+	if (i < 0 || rules_allowed == NULL || !rules_allowed[i])
+		return false;
+	if (superuser())
+		return true;
+	role = (allow_role_string && allow_role_string[0]) ?
+		get_role_oid(allow_role_string, true) : InvalidOid;
+	if (OidIsValid(role) && is_member_of_role(GetUserId(), role))
+		return true;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to bypass migguard rule \"%s\"", rule),
+			 errdetail("migguard.allow is honoured only for superusers and members of the role named by migguard.allow_role."),
+			 errhint("Ask an administrator to run the statement, or to grant you membership in the role named by migguard.allow_role.")));
+	return false;				/* keep compiler quiet */
+}
+
+/* ---- helpers for the checks ---- */
+
+char *
+qualified_relname(const RelFacts *facts)
 {
 	return quote_qualified_identifier(facts->nspname, facts->relname);
 }
 
-/* "about 40 million rows", or nothing when the table was never analyzed */
-static char *
+/* "about 40 million rows", or "never analyzed" */
+char *
 rows_phrase(const RelFacts *facts)
 {
 	if (facts->est_rows < 0)
@@ -87,74 +374,43 @@ rows_phrase(const RelFacts *facts)
 	return psprintf("about %.0f rows", facts->est_rows);
 }
 
-static void
-add_violation(RuleContext *ctx, const RelFacts *facts,
-			  char *message, char *detail, char *hint)
+/* The errdetail: the relation's facts, what the statement does, the rule. */
+char *
+rule_detail(RuleContext *ctx, const RelFacts *facts, const char *what_happens)
+{
+	if (facts == NULL)
+		return psprintf("%s Rule: %s.", what_happens, ctx->current->name);
+	return psprintf("\"%s\" is %s (%s). %s Rule: %s.",
+					facts->relname, relfacts_format_size(facts->size_bytes),
+					rows_phrase(facts), what_happens, ctx->current->name);
+}
+
+/* The errhint: the safe way, then the bypass. */
+char *
+rule_hint(RuleContext *ctx, const char *safe_way)
+{
+	return psprintf("%s To go ahead anyway: SET LOCAL migguard.allow = '%s';",
+					safe_way, ctx->current->name);
+}
+
+void
+rule_violation(RuleContext *ctx, const RelFacts *facts,
+			   char *message, char *detail, char *hint)
 {
 	RuleViolation *v = palloc0(sizeof(RuleViolation));
 
 	v->rule = ctx->current->name;
-	v->level = ctx->current->default_level;
-	v->relation = facts ? qualified_name(facts) : NULL;
+	v->level = ctx->level;
+	v->relation = facts ? qualified_relname(facts) : NULL;
 	v->message = message;
 	v->detail = detail;
 	v->hint = hint;
 	ctx->violations = lappend(ctx->violations, v);
 }
 
-/* The statement with CONCURRENTLY inserted after its first INDEX keyword. */
-static char *
-with_concurrently(const char *stmt_text)
-{
-	const char *p;
-
-	for (p = stmt_text; *p; p++)
-	{
-		if (pg_strncasecmp(p, "index", 5) == 0 &&
-			(p == stmt_text || !isalnum((unsigned char) p[-1])) &&
-			!isalnum((unsigned char) p[5]) && p[5] != '_')
-			return psprintf("%.*s CONCURRENTLY%s", (int) (p - stmt_text + 5),
-							stmt_text, p + 5);
-	}
-	return NULL;
-}
-
-static void
-check_index_not_concurrent(Node *stmt, RuleContext *ctx)
-{
-	IndexStmt  *istmt;
-	Oid			relid;
-	RelFacts	facts;
-	char	   *safe;
-
-	if (!IsA(stmt, IndexStmt))
-		return;
-	istmt = (IndexStmt *) stmt;
-	if (istmt->concurrent)
-		return;
-	relid = RangeVarGetRelid(istmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || !relfacts_get(relid, &facts))
-		return;
-	if (relfacts_exempt(&facts) || !facts.is_large)
-		return;
-
-	safe = with_concurrently(ctx->stmt_text);
-	add_violation(ctx, &facts,
-				  psprintf("CREATE INDEX on large table \"%s\" would block writes until the build ends",
-						   facts.relname),
-				  psprintf("\"%s\" is %s (%s). CREATE INDEX holds a SHARE lock for the whole build. Rule: %s.",
-						   facts.relname, relfacts_format_size(facts.size_bytes),
-						   rows_phrase(&facts), ctx->current->name),
-				  safe ?
-				  psprintf("Build it without blocking writes: %s; or SET LOCAL migguard.allow = '%s' if you accept the lock.",
-						   safe, ctx->current->name) :
-				  psprintf("Use CREATE INDEX CONCURRENTLY, or SET LOCAL migguard.allow = '%s' if you accept the lock.",
-						   ctx->current->name));
-}
-
 /*
  * Run every rule over one statement.  Returns a list of RuleViolation, in
- * catalog order, leaving out rules whose level is off.
+ * catalog order, leaving out rules whose level in force is off.
  */
 List *
 rules_check_statement(Node *parsetree, const char *stmt_text)
@@ -164,12 +420,26 @@ rules_check_statement(Node *parsetree, const char *stmt_text)
 
 	ctx.stmt_text = stmt_text;
 	ctx.violations = NIL;
-	for (i = 0; i < NUM_RULES; i++)
+	relfacts_forget();
+	rule_checks_reset();
+	PG_TRY();
 	{
-		ctx.current = &rule_catalog[i];
-		if (ctx.current->default_level == RULE_LEVEL_OFF)
-			continue;
-		ctx.current->check(parsetree, &ctx);
+		for (i = 0; i < NUM_RULES; i++)
+		{
+			ctx.current = &rule_catalog[i];
+			ctx.level = levels_in_force ? levels_in_force[i] :
+				ctx.current->default_level;
+			if (ctx.level == RULE_LEVEL_OFF)
+				continue;
+			ctx.current->check(parsetree, &ctx);
+		}
 	}
+	PG_FINALLY();
+	{
+		/* the remembered facts live in this statement's memory */
+		relfacts_forget();
+		rule_checks_reset();
+	}
+	PG_END_TRY();
 	return ctx.violations;
 }

@@ -251,6 +251,15 @@ watch_guards(void)
 		if (slot->kind != MG_GUARD_DDL || slot->cancel_requested)
 			continue;
 		busy = true;
+
+		/*
+		 * Nobody can have queued behind a statement for longer than it has
+		 * run, and most DDL ends within microseconds: look at the lock
+		 * table only once a statement has lasted a watch interval.
+		 */
+		if (!TimestampDifferenceExceeds(slot->started, GetCurrentTimestamp(),
+										migguard_watch_interval_ms))
+			continue;
 		if (locks == NULL)
 		{
 			locks = lockstate_snapshot();

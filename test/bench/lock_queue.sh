@@ -17,28 +17,15 @@ set -euo pipefail
 
 CLIENTS=${1:-8}
 SECONDS_RUN=${2:-14}
-BIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-
 if [ "$(id -u)" = 0 ]; then
 	exec runuser -u postgres -- "$0" "$@"
 fi
 
-WORK=$(mktemp -d /tmp/migguard-bench.XXXXXX)
 PORT=5488
-trap '"$BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-
-"$BIN/initdb" -D "$WORK/data" -A trust >/dev/null
-cat >> "$WORK/data/postgresql.conf" <<CONF
-port = $PORT
-unix_socket_directories = '$WORK'
-listen_addresses = ''
-max_connections = 50
+BENCH_CONF="max_connections = 50
 fsync = off
-synchronous_commit = off
-autovacuum = off
-CONF
-
-PSQL=("$BIN/psql" -X -q -h "$WORK" -p "$PORT" -d postgres)
+synchronous_commit = off"
+. "$(dirname "$0")/common.sh"
 
 cat > "$WORK/app.sql" <<'SQL'
 \set id random(1, 100000)
@@ -50,10 +37,7 @@ run_setup()
 {
 	local name=$1 preload=$2 ddl_prefix=$3
 
-	"$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server-$name.log" -w \
-		-o "-c shared_preload_libraries='$preload'" restart >/dev/null 2>&1 ||
-		"$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server-$name.log" -w \
-			-o "-c shared_preload_libraries='$preload'" start >/dev/null
+	bench_start "$preload"
 	"${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench" \
 		-c "CREATE TABLE bench (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)" \
 		-c "INSERT INTO bench (id) SELECT generate_series(1, 100000)" \

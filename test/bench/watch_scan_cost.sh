@@ -9,26 +9,15 @@
 set -euo pipefail
 
 SESSIONS=${1:-40}
-BIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-
 if [ "$(id -u)" = 0 ]; then
 	exec runuser -u postgres -- "$0" "$@"
 fi
 
-WORK=$(mktemp -d /tmp/migguard-bench.XXXXXX)
 PORT=5489
-trap '"$BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-
-"$BIN/initdb" -D "$WORK/data" -A trust >/dev/null
-cat >> "$WORK/data/postgresql.conf" <<CONF
-port = $PORT
-unix_socket_directories = '$WORK'
-listen_addresses = ''
-max_connections = 100
-shared_preload_libraries = 'migguard'
-CONF
-"$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
-PSQL=("$BIN/psql" -X -q -At -h "$WORK" -p "$PORT" -d postgres)
+BENCH_CONF="max_connections = 100"
+. "$(dirname "$0")/common.sh"
+bench_start migguard
+PSQL+=(-At)
 "${PSQL[@]}" -c "CREATE EXTENSION migguard" -c "CREATE TABLE t (id int)"
 for i in $(seq 1 "$SESSIONS"); do
 	"${PSQL[@]}" -c "CREATE TABLE t_$i (id int)"

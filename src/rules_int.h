@@ -1,0 +1,80 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules_int.h
+ *		What the rule catalog (rules.c) shares with the rule checks
+ *		(rule_checks.c) and the server-side decisions they use
+ *		(server_decisions.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGGUARD_RULES_INT_H
+#define MIGGUARD_RULES_INT_H
+
+#include "migguard.h"
+
+typedef struct RuleDef RuleDef;
+
+typedef struct RuleContext
+{
+	const char *stmt_text;		/* the statement as the user wrote it */
+	List	   *violations;
+	const RuleDef *current;
+	RuleLevel	level;			/* level in force for the current rule */
+} RuleContext;
+
+typedef void (*RuleCheck) (Node *stmt, RuleContext *ctx);
+
+struct RuleDef
+{
+	const char *name;
+	RuleLevel	default_level;
+	const char *catches;		/* what it fires on */
+	const char *alternative;	/* the safe way */
+	RuleCheck	check;
+};
+
+/* rules.c */
+extern void rule_violation(RuleContext *ctx, const RelFacts *facts,
+						   char *message, char *detail, char *hint);
+extern char *rule_detail(RuleContext *ctx, const RelFacts *facts,
+						 const char *what_happens);
+extern char *rule_hint(RuleContext *ctx, const char *safe_way);
+extern char *rows_phrase(const RelFacts *facts);
+extern char *qualified_relname(const RelFacts *facts);
+
+/* rule_checks.c: one function per rule */
+extern void rule_checks_reset(void);
+extern void check_index_not_concurrent(Node *stmt, RuleContext *ctx);
+extern void check_drop_index_not_concurrent(Node *stmt, RuleContext *ctx);
+extern void check_reindex_not_concurrent(Node *stmt, RuleContext *ctx);
+extern void check_add_column_rewrite(Node *stmt, RuleContext *ctx);
+extern void check_alter_type_rewrite(Node *stmt, RuleContext *ctx);
+extern void check_set_not_null_scan(Node *stmt, RuleContext *ctx);
+extern void check_constraint_validating(Node *stmt, RuleContext *ctx);
+extern void check_validate_in_locking_transaction(Node *stmt, RuleContext *ctx);
+extern void check_unique_without_index(Node *stmt, RuleContext *ctx);
+extern void check_exclusion_constraint_rule(Node *stmt, RuleContext *ctx);
+extern void check_vacuum_full(Node *stmt, RuleContext *ctx);
+extern void check_cluster(Node *stmt, RuleContext *ctx);
+extern void check_refresh_matview_blocking(Node *stmt, RuleContext *ctx);
+extern void check_set_persistence_rewrite(Node *stmt, RuleContext *ctx);
+extern void check_attach_partition_scan(Node *stmt, RuleContext *ctx);
+extern void check_detach_partition_blocking(Node *stmt, RuleContext *ctx);
+extern void check_domain_check_validating(Node *stmt, RuleContext *ctx);
+extern void check_add_column_json(Node *stmt, RuleContext *ctx);
+extern void check_rename_incompatible(Node *stmt, RuleContext *ctx);
+extern void check_drop_incompatible(Node *stmt, RuleContext *ctx);
+extern void check_truncate_cascade(Node *stmt, RuleContext *ctx);
+extern void check_drop_database(Node *stmt, RuleContext *ctx);
+
+/* server_decisions.c: what the server will do, decided as it decides */
+extern bool column_default_is_volatile(ColumnDef *coldef);
+extern bool column_type_change_rewrites(Oid relid, AlterTableCmd *cmd,
+										bool *is_known);
+extern bool not_null_implied_by_checks(Oid relid, AttrNumber attnum);
+extern bool partition_bound_implied_by_checks(Oid parentid, Oid partid,
+											  PartitionBoundSpec *bound,
+											  char **constraint_sql);
+extern bool relation_write_locked_by_me(Oid relid);
+
+#endif							/* MIGGUARD_RULES_INT_H */
