@@ -19,6 +19,8 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
@@ -213,6 +215,34 @@ mg_reindex_concurrent(ReindexStmt *stmt)
 #define mg_raw_parser(sql) raw_parser((sql), RAW_PARSE_DEFAULT)
 #else
 #define mg_raw_parser(sql) raw_parser(sql)
+#endif
+
+/* The pid of the backend running a virtual transaction, 0 if it ended. */
+#if PG_VERSION_NUM >= 170000
+#include "storage/procarray.h"
+static inline int
+mg_vxid_pid(VirtualTransactionId vxid)
+{
+	PGPROC	   *proc = ProcNumberGetProc(vxid.procNumber);
+
+	return (proc && proc->vxid.lxid == vxid.localTransactionId) ? proc->pid : 0;
+}
+#else
+#include "storage/sinvaladt.h"
+static inline int
+mg_vxid_pid(VirtualTransactionId vxid)
+{
+	PGPROC	   *proc = BackendIdGetProc(vxid.backendId);
+
+	return (proc && proc->lxid == vxid.localTransactionId) ? proc->pid : 0;
+}
+#endif
+
+/* Concurrent index builds that other ones need not wait for (PG14+). */
+#if PG_VERSION_NUM >= 140000
+#define MG_PROC_IN_SAFE_IC PROC_IN_SAFE_IC
+#else
+#define MG_PROC_IN_SAFE_IC 0
 #endif
 
 #endif							/* MIGGUARD_COMPAT_H */

@@ -182,6 +182,8 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 		!IsAbortedTransactionBlockState())
 	{
 		GuardTarget target;
+		Oid			tableid;
+		Oid			indexid;
 
 		if (is_checked_statement(parsetree))
 		{
@@ -201,6 +203,11 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 		if (guard_classify(parsetree, &target))
 		{
 			guard_process_utility(&target, MG_PROCESS_UTILITY_PASS);
+			return;
+		}
+		if (cic_classify(parsetree, &tableid, &indexid))
+		{
+			cic_process_utility(tableid, indexid, MG_PROCESS_UTILITY_PASS);
 			return;
 		}
 	}

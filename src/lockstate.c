@@ -47,8 +47,11 @@ static bool
 same_locktag(const LOCKTAG *a, const LOCKTAG *b)
 {
 	return a->locktag_type == b->locktag_type &&
+		a->locktag_lockmethodid == b->locktag_lockmethodid &&
 		a->locktag_field1 == b->locktag_field1 &&
-		a->locktag_field2 == b->locktag_field2;
+		a->locktag_field2 == b->locktag_field2 &&
+		a->locktag_field3 == b->locktag_field3 &&
+		a->locktag_field4 == b->locktag_field4;
 }
 
 static void
@@ -127,4 +130,39 @@ lockstate_examine(LockData *data, int pid, Oid dbid,
 				add_blocker(facts, other->pid);
 		}
 	}
+}
+
+/*
+ * The sessions holding the lock that pid waits for, whatever kind of lock
+ * it is (a concurrent index build waits on other transactions' virtual
+ * transaction locks).  Returns how many, at most max; 0 when pid does not
+ * wait.
+ */
+int
+lockstate_wait_blockers(LockData *data, int pid, int *blockers, int max)
+{
+	int			i;
+	int			j;
+	int			n = 0;
+
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *own = &data->locks[i];
+		LockMethod	method;
+
+		if (own->pid != pid || own->waitLockMode == NoLock)
+			continue;
+		method = GetLockTagsMethodTable(&own->locktag);
+		for (j = 0; j < data->nelements && n < max; j++)
+		{
+			LockInstanceData *other = &data->locks[j];
+
+			if (other->pid != pid && other->leaderPid != pid &&
+				same_locktag(&other->locktag, &own->locktag) &&
+				(method->conflictTab[own->waitLockMode] & other->holdMask) != 0)
+				blockers[n++] = other->pid;
+		}
+		break;
+	}
+	return n;
 }

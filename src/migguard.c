@@ -43,6 +43,7 @@ migguard_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	registry_request_shmem();
+	cic_cleanup_request_shmem();
 }
 #endif
 
@@ -52,6 +53,7 @@ migguard_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	registry_startup_shmem();
+	cic_cleanup_startup_shmem();
 }
 
 static void
@@ -93,6 +95,7 @@ define_settings(void)
 	rules_define_settings();
 	guard_define_settings();
 	watcher_define_settings();
+	cic_define_settings();
 
 	MarkGUCPrefixReserved("migguard");
 }
@@ -119,11 +122,13 @@ _PG_init(void)
 	shmem_request_hook = migguard_shmem_request;
 #else
 	registry_request_shmem();
+	cic_cleanup_request_shmem();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = migguard_shmem_startup;
 
 	watcher_register();
+	cic_install_hooks();
 	ddl_hook_install();
 
 	migguard_preloaded = true;

@@ -211,11 +211,28 @@ extern bool guard_classify(Node *parsetree, GuardTarget *target);
 extern void guard_process_utility(const GuardTarget *target,
 								  MG_PROCESS_UTILITY_ARGS);
 
+/* ---- concurrent index builds (cic.c, cic_cleanup.c) ---- */
+
+extern int	migguard_cic_wait_timeout_ms;
+extern bool migguard_cic_cleanup;
+
+extern void cic_define_settings(void);
+extern void cic_install_hooks(void);
+extern bool cic_classify(Node *parsetree, Oid *tableid, Oid *indexid);
+extern void cic_process_utility(Oid tableid, Oid indexid,
+								MG_PROCESS_UTILITY_ARGS);
+extern void cic_cleanup_request_shmem(void);
+extern void cic_cleanup_startup_shmem(void);
+extern void cic_cleanup_queue(const Oid *indexids, int n, bool only_if_ccold,
+							  const char *statement);
+PGDLLEXPORT void migguard_cleanup_main(Datum main_arg);
+
 /* ---- other sessions, as pg_stat_activity shows them (sessions.c) ---- */
 
 extern void sessions_refresh(void);
 extern bool sessions_describe(int pid, Oid viewer, StringInfo buf);
 extern bool sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms);
+extern int	sessions_index_build_phase(int pid);
 
 /* ---- the lock queue around a relation (lockstate.c) ---- */
 
@@ -238,6 +255,8 @@ extern struct LockData *lockstate_snapshot(void);
 extern void lockstate_examine(struct LockData *data, int pid, Oid dbid,
 							  const Oid *relids, int nrels, TimestampTz now,
 							  QueueFacts *facts);
+extern int	lockstate_wait_blockers(struct LockData *data, int pid,
+									int *blockers, int max);
 
 /* ---- views (views.c) ---- */
 

@@ -25,6 +25,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -195,6 +196,45 @@ check_index_not_concurrent(Node *stmt, RuleContext *ctx)
 				   rule_detail(ctx, &facts,
 							   "CREATE INDEX holds a SHARE lock for the whole build."),
 				   rule_hint(ctx, hint ? hint : "Use CREATE INDEX CONCURRENTLY."));
+}
+
+void
+check_invalid_index_skipped(Node *stmt, RuleContext *ctx)
+{
+	IndexStmt  *istmt;
+	Oid			tableid;
+	Oid			indexid;
+	HeapTuple	tup;
+	bool		invalid;
+	char	   *qualified;
+
+	if (!IsA(stmt, IndexStmt) || !((IndexStmt *) stmt)->if_not_exists ||
+		((IndexStmt *) stmt)->idxname == NULL)
+		return;
+	istmt = (IndexStmt *) stmt;
+	tableid = RangeVarGetRelid(istmt->relation, NoLock, true);
+	if (!OidIsValid(tableid))
+		return;
+	/* an index lives in its table's schema */
+	indexid = get_relname_relid(istmt->idxname, get_rel_namespace(tableid));
+	if (!OidIsValid(indexid))
+		return;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	invalid = !((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+	ReleaseSysCache(tup);
+	if (!invalid)
+		return;
+
+	qualified = quoted_rel(indexid);
+	rule_violation(ctx, NULL,
+				   psprintf("index \"%s\" exists but is invalid, so CREATE INDEX IF NOT EXISTS would skip it",
+							istmt->idxname),
+				   rule_detail(ctx, NULL,
+							   "An invalid index is left by a failed concurrent build: it is not used by queries, yet every write still updates it."),
+				   rule_hint(ctx, psprintf("Drop it and build it again: DROP INDEX CONCURRENTLY %s; then run this statement again.",
+										   qualified)));
 }
 
 void

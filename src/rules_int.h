@@ -45,6 +45,7 @@ extern char *qualified_relname(const RelFacts *facts);
 /* rule_checks.c: one function per rule */
 extern void rule_checks_reset(void);
 extern void check_index_not_concurrent(Node *stmt, RuleContext *ctx);
+extern void check_invalid_index_skipped(Node *stmt, RuleContext *ctx);
 extern void check_drop_index_not_concurrent(Node *stmt, RuleContext *ctx);
 extern void check_reindex_not_concurrent(Node *stmt, RuleContext *ctx);
 extern void check_add_column_rewrite(Node *stmt, RuleContext *ctx);

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "catalog/pg_authid.h"
+#include "commands/progress.h"
 #include "mb/pg_wchar.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
@@ -149,4 +150,18 @@ sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms)
 		return false;
 	return TimestampDifferenceExceeds(be->st_state_start_timestamp,
 									  GetCurrentTimestamp(), min_age_ms);
+}
+
+/*
+ * The phase pg_stat_progress_create_index shows for pid's index build, or
+ * -1 when it is not building an index.
+ */
+int
+sessions_index_build_phase(int pid)
+{
+	PgBackendStatus *be = find_session(pid);
+
+	if (be == NULL || be->st_progress_command != PROGRESS_COMMAND_CREATE_INDEX)
+		return -1;
+	return (int) be->st_progress_param[PROGRESS_CREATEIDX_PHASE];
 }

@@ -17,6 +17,7 @@
 #include "migguard.h"
 
 #include "access/xact.h"
+#include "commands/progress.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -228,6 +229,138 @@ cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 			 errdetail_internal("%s", reason.data)));
 }
 
+/* ---- concurrent index builds ---- */
+
+/* When each build in flight entered its current phase. */
+typedef struct CicPhase
+{
+	int			pid;
+	TimestampTz started;		/* identifies the statement */
+	int			phase;
+	TimestampTz since;
+} CicPhase;
+
+#define MAX_WATCHED_BUILDS 64
+static CicPhase cic_phases[MAX_WATCHED_BUILDS];
+static int	ncic_phases = 0;
+
+static const char *
+wait_phase_name(int phase)
+{
+	switch (phase)
+	{
+		case PROGRESS_CREATEIDX_PHASE_WAIT_1:
+			return "waiting for writers before build";
+		case PROGRESS_CREATEIDX_PHASE_WAIT_2:
+			return "waiting for writers before validation";
+		case PROGRESS_CREATEIDX_PHASE_WAIT_3:
+			return "waiting for old snapshots";
+		case PROGRESS_CREATEIDX_PHASE_WAIT_4:
+			return "waiting for readers before marking dead";
+		case PROGRESS_CREATEIDX_PHASE_WAIT_5:
+			return "waiting for readers before dropping";
+		default:
+			return NULL;		/* not a wait phase */
+	}
+}
+
+/* How long the build in slot has been in its current phase, tracked here. */
+static long
+phase_age_ms(const GuardSlot *slot, int phase, TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < ncic_phases; i++)
+	{
+		CicPhase   *p = &cic_phases[i];
+
+		if (p->pid != slot->pid || p->started != slot->started)
+			continue;
+		if (p->phase != phase)
+		{
+			p->phase = phase;
+			p->since = now;
+		}
+		return TimestampDifferenceMilliseconds(p->since, now);
+	}
+	if (ncic_phases < MAX_WATCHED_BUILDS)
+	{
+		cic_phases[ncic_phases].pid = slot->pid;
+		cic_phases[ncic_phases].started = slot->started;
+		cic_phases[ncic_phases].phase = phase;
+		cic_phases[ncic_phases].since = now;
+		ncic_phases++;
+	}
+	return 0;
+}
+
+/* Forget builds no longer in flight. */
+static void
+forget_finished_builds(const GuardSlot *slots, int nslots)
+{
+	int			i = 0;
+
+	while (i < ncic_phases)
+	{
+		bool		alive = false;
+		int			j;
+
+		for (j = 0; j < nslots; j++)
+			if (slots[j].pid == cic_phases[i].pid &&
+				slots[j].started == cic_phases[i].started)
+				alive = true;
+		if (alive)
+			i++;
+		else
+			cic_phases[i] = cic_phases[--ncic_phases];
+	}
+}
+
+/*
+ * Cancel a concurrent index build that has spent longer than
+ * migguard.cic_wait_timeout in one of its wait phases.
+ */
+static void
+watch_index_build(const GuardSlot *slot, LockData *locks, TimestampTz now)
+{
+	int			phase = sessions_index_build_phase(slot->pid);
+	const char *phase_name = wait_phase_name(phase);
+	long		age = phase_age_ms(slot, phase, now);
+	int			blockers[MG_MAX_BLOCKERS];
+	int			nblockers;
+	StringInfoData reason;
+	int			i;
+
+	if (phase_name == NULL || age <= migguard_cic_wait_timeout_ms)
+		return;
+
+	nblockers = lockstate_wait_blockers(locks, slot->pid, blockers, MG_MAX_BLOCKERS);
+	begin_lookup();
+	initStringInfo(&reason);
+	appendStringInfo(&reason,
+					 "It spent %ld ms in phase \"%s\" (migguard.cic_wait_timeout is %d ms)",
+					 age, phase_name, migguard_cic_wait_timeout_ms);
+	for (i = 0; i < nblockers; i++)
+	{
+		appendStringInfoString(&reason, i == 0 ? ", waiting for " : "; ");
+		if (!sessions_describe(blockers[i], slot->userid, &reason))
+			appendStringInfo(&reason, "pid %d", blockers[i]);
+	}
+	appendStringInfoChar(&reason, '.');
+	end_lookup();
+
+	if (!registry_request_cancel(slot->pid, slot->started, reason.data) ||
+		kill(slot->pid, SIGINT) != 0)
+		return;
+	registry_count(MG_COUNTER_CANCELLED);
+	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
+						   slot->relation, slot->statement, reason.data);
+	ereport(LOG,
+			(errmsg("migguard cancelled the concurrent index build of pid %d, which waited too long",
+					slot->pid),
+			 errdetail_internal("%s", reason.data)));
+}
+
 /*
  * One look at the lock queue behind every guarded DDL in flight.  Returns
  * whether there was any, that is, whether to look again soon.
@@ -248,7 +381,7 @@ watch_guards(void)
 		QueueFacts	facts;
 		long		waited_ms = 0;
 
-		if (slot->kind != MG_GUARD_DDL || slot->cancel_requested)
+		if (slot->cancel_requested)
 			continue;
 		busy = true;
 
@@ -257,13 +390,19 @@ watch_guards(void)
 		 * run, and most DDL ends within microseconds: look at the lock
 		 * table only once a statement has lasted a watch interval.
 		 */
-		if (!TimestampDifferenceExceeds(slot->started, GetCurrentTimestamp(),
+		if (slot->kind == MG_GUARD_DDL &&
+			!TimestampDifferenceExceeds(slot->started, GetCurrentTimestamp(),
 										migguard_watch_interval_ms))
 			continue;
 		if (locks == NULL)
 		{
 			locks = lockstate_snapshot();
 			sessions_refresh();
+		}
+		if (slot->kind == MG_GUARD_CIC)
+		{
+			watch_index_build(slot, locks, GetCurrentTimestamp());
+			continue;
 		}
 		now = GetCurrentTimestamp();
 		lockstate_examine(locks, slot->pid, slot->dbid, slot->relids,
@@ -280,6 +419,7 @@ watch_guards(void)
 			 facts.waiters > migguard_max_queue_length))
 			cancel_guarded(slot, &facts, waited_ms);
 	}
+	forget_finished_builds(slots, nslots);
 	return busy;
 }
 
