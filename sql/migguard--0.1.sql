@@ -84,3 +84,77 @@ REVOKE ALL ON FUNCTION migguard.events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION migguard.guarded_ddl() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION migguard.events(), migguard.guarded_ddl() TO pg_monitor;
 GRANT SELECT ON migguard.status, migguard.events, migguard.guarded_ddl TO pg_monitor;
+
+-- Monitoring: the lock queue, the counters, what the rules know of a
+-- relation, and preflight checks.
+
+CREATE FUNCTION migguard.lock_queue(
+    OUT waiting_pid integer,
+    OUT waiting_query text,
+    OUT relation_oid oid,
+    OUT relation text,
+    OUT requested_mode text,
+    OUT wait_time interval,
+    OUT blocking_pids integer[],
+    OUT blocker_is_guarded_ddl boolean,
+    OUT waiter_is_guarded_ddl boolean,
+    OUT blocking_query text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'migguard_lock_queue'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW migguard.lock_queue AS
+    SELECT * FROM migguard.lock_queue();
+
+CREATE FUNCTION migguard.stats(
+    OUT statements_checked bigint,
+    OUT rejected bigint,
+    OUT warned bigint,
+    OUT bypassed bigint,
+    OUT cancelled bigint,
+    OUT retried bigint,
+    OUT cic_waits bigint,
+    OUT cleanups bigint,
+    OUT terminations bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'migguard_stats'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW migguard.stats AS
+    SELECT * FROM migguard.stats();
+
+CREATE FUNCTION migguard.relation_facts(
+    target regclass,
+    OUT size_bytes bigint,
+    OUT estimated_rows double precision,
+    OUT is_large boolean,
+    OUT created_in_transaction boolean,
+    OUT is_temporary boolean,
+    OUT exempt boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'migguard_relation_facts'
+LANGUAGE C STRICT STABLE;
+
+CREATE FUNCTION migguard.preflight(
+    target regclass DEFAULT NULL,
+    OUT check_name text,
+    OUT status text,
+    OUT observed text,
+    OUT threshold text,
+    OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'migguard_preflight'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION migguard.assert_preflight(target regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'migguard_assert_preflight'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+REVOKE ALL ON FUNCTION migguard.lock_queue(), migguard.stats(),
+    migguard.preflight(regclass), migguard.assert_preflight(regclass)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION migguard.lock_queue(), migguard.stats(),
+    migguard.preflight(regclass), migguard.assert_preflight(regclass)
+    TO pg_monitor;
+GRANT SELECT ON migguard.lock_queue, migguard.stats TO pg_monitor;

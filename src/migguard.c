@@ -96,6 +96,7 @@ define_settings(void)
 	guard_define_settings();
 	watcher_define_settings();
 	cic_define_settings();
+	preflight_define_settings();
 
 	MarkGUCPrefixReserved("migguard");
 }

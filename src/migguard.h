@@ -64,6 +64,7 @@ typedef struct RelFacts
 } RelFacts;
 
 extern bool relfacts_get(Oid relid, RelFacts *facts);
+extern void relfacts_remember(void);
 extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);
 extern bool relfacts_exempt(const RelFacts *facts);
@@ -233,6 +234,11 @@ extern void sessions_refresh(void);
 extern bool sessions_describe(int pid, Oid viewer, StringInfo buf);
 extern bool sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms);
 extern int	sessions_index_build_phase(int pid);
+extern char *sessions_query(int pid, Oid viewer);
+
+/* ---- preflight (preflight.c) ---- */
+
+extern void preflight_define_settings(void);
 
 /* ---- the lock queue around a relation (lockstate.c) ---- */
 

@@ -132,14 +132,24 @@ created_in_this_xact(HeapTuple classtup, Oid relid)
 
 /*
  * Facts gathered for the statement being checked: several rules ask about
- * the same relation, and its size costs a stat() per segment.  Valid until
- * relfacts_forget(); lives in the statement's memory context.
+ * the same relation, and its size costs a stat() per segment.  Kept only
+ * between relfacts_remember() and relfacts_forget(), in the memory of the
+ * statement being checked.
  */
+static bool remembering = false;
 static List *facts_memo = NIL;
+
+void
+relfacts_remember(void)
+{
+	remembering = true;
+	facts_memo = NIL;
+}
 
 void
 relfacts_forget(void)
 {
+	remembering = false;
 	facts_memo = NIL;
 }
 
@@ -167,6 +177,8 @@ relfacts_get(Oid relid, RelFacts *facts)
 	}
 	if (!relfacts_gather(relid, facts))
 		return false;
+	if (!remembering)
+		return true;
 	copy = palloc(sizeof(RelFacts));
 	*copy = *facts;
 	facts_memo = lappend(facts_memo, copy);

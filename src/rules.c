@@ -424,7 +424,7 @@ rules_check_statement(Node *parsetree, const char *stmt_text)
 
 	ctx.stmt_text = stmt_text;
 	ctx.violations = NIL;
-	relfacts_forget();
+	relfacts_remember();
 	rule_checks_reset();
 	PG_TRY();
 	{

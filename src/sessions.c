@@ -165,3 +165,25 @@ sessions_index_build_phase(int pid)
 		return -1;
 	return (int) be->st_progress_param[PROGRESS_CREATEIDX_PHASE];
 }
+
+/*
+ * The query pid runs or last ran, clipped, if "viewer" may see it as
+ * pg_stat_activity would show it; NULL otherwise.
+ */
+char *
+sessions_query(int pid, Oid viewer)
+{
+	PgBackendStatus *be = find_session(pid);
+	char	   *query;
+	int			len;
+
+	if (be == NULL || be->st_activity_raw[0] == '\0' ||
+		!(has_privs_of_role(viewer, ROLE_PG_READ_ALL_STATS) ||
+		  (OidIsValid(be->st_userid) && has_privs_of_role(viewer, be->st_userid))))
+		return NULL;
+	query = pgstat_clip_activity(be->st_activity_raw);
+	len = strlen(query);
+	if (len > QUERY_SHOWN_LEN)
+		return psprintf("%.*s...", pg_mbcliplen(query, len, QUERY_SHOWN_LEN), query);
+	return query;
+}
