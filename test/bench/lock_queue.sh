@@ -38,7 +38,7 @@ run_setup()
 	local name=$1 preload=$2 ddl_prefix=$3
 
 	bench_start "$preload"
-	"${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench" \
+	"${PSQL[@]}" -c "SET client_min_messages = error" -c "DROP TABLE IF EXISTS bench" \
 		-c "CREATE TABLE bench (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)" \
 		-c "INSERT INTO bench (id) SELECT generate_series(1, 100000)" \
 		-c "VACUUM ANALYZE bench"
