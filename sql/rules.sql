@@ -103,6 +103,7 @@ CREATE UNIQUE INDEX CONCURRENTLY big_pkey ON big (id);
 ALTER TABLE big ADD CONSTRAINT big_pkey PRIMARY KEY USING INDEX big_pkey;
 ALTER TABLE big ADD EXCLUDE USING btree (n WITH =);
 ALTER TABLE small ADD PRIMARY KEY (id);
+ALTER TABLE small ADD EXCLUDE USING btree (id WITH =);           -- small: fine
 
 -- vacuum_full, cluster, set_persistence_rewrite
 VACUUM FULL big;
@@ -119,6 +120,9 @@ CREATE MATERIALIZED VIEW big_mv AS SELECT * FROM big;
 CREATE UNIQUE INDEX CONCURRENTLY big_mv_id ON big_mv (id);
 REFRESH MATERIALIZED VIEW big_mv;
 REFRESH MATERIALIZED VIEW CONCURRENTLY big_mv;
+CREATE MATERIALIZED VIEW small_mv AS SELECT * FROM small;
+REFRESH MATERIALIZED VIEW small_mv;                               -- small: fine
+DROP MATERIALIZED VIEW small_mv;
 DROP MATERIALIZED VIEW big_mv;
 
 -- attach_partition_scan, detach_partition_blocking
@@ -132,6 +136,14 @@ ALTER TABLE events_2020 VALIDATE CONSTRAINT events_2020_bound;
 ALTER TABLE events ATTACH PARTITION events_2020 FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
 CREATE INDEX events_id_idx ON events (id);                        -- partitioned: the hint lists partitions
 ALTER TABLE events DETACH PARTITION events_2020;
+CREATE TABLE events_2019 (id int, at date);
+INSERT INTO events_2019 VALUES (1, '2019-06-01');
+ALTER TABLE events ATTACH PARTITION events_2019 FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');  -- small: fine
+ALTER TABLE events DETACH PARTITION events_2019;                  -- small: fine
+BEGIN;
+CREATE TABLE events_2022 AS SELECT g AS id, '2022-06-01'::date AS at FROM generate_series(1, 3000) g;
+ALTER TABLE events ATTACH PARTITION events_2022 FOR VALUES FROM ('2022-01-01') TO ('2023-01-01');  -- created here: fine
+ROLLBACK;
 
 -- domain_check_validating
 CREATE DOMAIN code AS text;
@@ -139,6 +151,9 @@ ALTER TABLE big ADD COLUMN code code;
 ALTER DOMAIN code ADD CONSTRAINT code_len CHECK (length(VALUE) < 10);
 ALTER DOMAIN code ADD CONSTRAINT code_len CHECK (length(VALUE) < 10) NOT VALID;
 ALTER DOMAIN code VALIDATE CONSTRAINT code_len;
+CREATE DOMAIN small_code AS text;
+ALTER TABLE small ADD COLUMN sc small_code;
+ALTER DOMAIN small_code ADD CONSTRAINT small_code_len CHECK (length(VALUE) < 10);  -- only small tables use it: fine
 
 -- warnings: add_column_json, rename_incompatible, drop_incompatible,
 -- truncate_cascade, drop_database
@@ -249,9 +264,9 @@ SELECT * FROM migguard.check('CREATE INDEX ON');
 SELECT * FROM migguard.check('ALTER TABLE no_such_table ADD COLUMN x int');
 
 SET migguard.rule_levels = 'drop_incompatible:off';
-DROP TABLE big, small, empty_t, parent_t, events CASCADE;
+DROP TABLE big, small, empty_t, parent_t, events, events_2019 CASCADE;
 RESET migguard.rule_levels;
-DROP DOMAIN positive, code;
+DROP DOMAIN positive, code, small_code CASCADE;
 DROP TYPE mood;
 DROP SCHEMA new_ns;
 REVOKE CREATE ON SCHEMA public FROM rules_dev, rules_migrator;

@@ -91,6 +91,19 @@ $idle->quit;
 $node->safe_psql('postgres', q{
 BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; PREPARE TRANSACTION 'holder';
 });
+# Retries that never get the lock: the last failure says how many tries.
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+SET lock_timeout = '100ms';
+SET migguard.lock_retries = 2;
+SET migguard.retry_delay = '10ms';
+ALTER TABLE t ADD COLUMN c5 int;
+});
+like($stderr, qr/ERROR:  canceling statement due to lock timeout\nDETAIL:  Gave up after 3 attempts\./,
+	'after the last retry the error reports the attempts');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM migguard.events WHERE action = 'retry' AND statement = 'ALTER TABLE t ADD COLUMN c5 int'}),
+	'2', 'each retry is an event');
+
 my $script = "SET statement_timeout = '1ms';\n"
   . ("ALTER TABLE t ADD COLUMN c4 int;\n" x 10000)
   . "RESET statement_timeout;\n"
