@@ -39,6 +39,9 @@ INSERT INTO guarded_new DEFAULT VALUES;
 SELECT lt FROM guarded_new;
 RESET lock_timeout;
 
+-- LOCK TABLE outside a transaction block is still refused as PostgreSQL refuses it
+LOCK TABLE guarded;
+
 -- nothing stays registered once the statements are over, however they ended
 SELECT count(*) FROM migguard.guarded_ddl;
 DO $$

@@ -245,4 +245,13 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define MG_PROC_IN_SAFE_IC 0
 #endif
 
+/* Backend status moved out of pgstat.h in PG14. */
+#if PG_VERSION_NUM >= 140000
+#include "utils/backend_status.h"
+#define mg_clear_backend_status_snapshot() pgstat_clear_backend_activity_snapshot()
+#else
+#include "pgstat.h"
+#define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */

@@ -259,6 +259,8 @@ guard_classify(Node *parsetree, GuardTarget *target)
 			{
 				LockStmt   *stmt = (LockStmt *) parsetree;
 
+				/* in a subtransaction it would escape "only in transaction blocks" */
+				target->retryable = false;
 				foreach(lc, stmt->relations)
 					add_rangevar(target, (RangeVar *) lfirst(lc), stmt->mode);
 				break;

@@ -62,7 +62,8 @@ define_settings(void)
 	DefineCustomEnumVariable("migguard.mode",
 							 "What migguard does with a statement that breaks a rule.",
 							 "enforce rejects it, warn lets it run with a warning, "
-							 "log only writes the server log, off checks nothing.",
+							 "log only writes the server log, off turns migguard off "
+							 "(no rules, no lock guard, no build supervision).",
 							 &migguard_mode,
 							 MIGGUARD_MODE_ENFORCE,
 							 mode_options,

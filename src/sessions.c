@@ -20,7 +20,6 @@
 #include "commands/progress.h"
 #include "mb/pg_wchar.h"
 #include "utils/acl.h"
-#include "utils/backend_status.h"
 #include "utils/timestamp.h"
 
 /* how much of a query an error message or event shows */
@@ -30,7 +29,7 @@
 void
 sessions_refresh(void)
 {
-	pgstat_clear_backend_activity_snapshot();
+	mg_clear_backend_status_snapshot();
 }
 
 static const char *
