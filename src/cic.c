@@ -354,6 +354,8 @@ cic_process_utility(Oid tableid, Oid indexid, MG_PROCESS_UTILITY_ARGS)
 
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
+		if (cancelled && edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+			registry_absorb_cancel();
 		if (!cancelled || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 			PG_RE_THROW();
 		FlushErrorState();
@@ -367,5 +369,6 @@ cic_process_utility(Oid tableid, Oid indexid, MG_PROCESS_UTILITY_ARGS)
 	PG_END_TRY();
 
 	supervising = false;
-	(void) registry_guard_end(NULL, 0);
+	if (registry_guard_end(NULL, 0))
+		registry_absorb_cancel();
 }

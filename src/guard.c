@@ -458,7 +458,12 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 			edata = CopyErrorData();
 
 			/* a watcher cancel arrives as an ordinary query cancel */
-			cancelled = cancelled && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+			if (cancelled && edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+			{
+				/* it failed otherwise first: the cancel must not outlive it */
+				registry_absorb_cancel();
+				cancelled = false;
+			}
 
 			if (!may_retry)
 			{
@@ -502,7 +507,8 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 		}
 
 		guard_depth--;
-		(void) guard_end(NULL, 0);
+		if (guard_end(NULL, 0))
+			registry_absorb_cancel();	/* it finished as the watcher cancelled it */
 		if (may_retry)
 		{
 			ReleaseCurrentSubTransaction();

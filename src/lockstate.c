@@ -87,6 +87,7 @@ lockstate_examine(LockData *data, int pid, Oid dbid,
 		LockInstanceData *own = &data->locks[i];
 		LockMethod	method;
 		LOCKMASK	own_modes;
+		TimestampTz own_wait = MG_LOCK_WAIT_START(own);
 
 		if (own->pid != pid || !is_relation_lock_of(own, dbid, relids, nrels))
 			continue;
@@ -107,9 +108,15 @@ lockstate_examine(LockData *data, int pid, Oid dbid,
 				!same_locktag(&other->locktag, &own->locktag))
 				continue;
 
-			/* a waiter whose mode conflicts with ours is stuck behind us */
+			/*
+			 * A waiter whose mode conflicts with ours is stuck behind us,
+			 * unless we wait too and it was in the queue first.
+			 */
 			if (other->waitLockMode != NoLock &&
-				(method->conflictTab[other->waitLockMode] & own_modes) != 0)
+				(method->conflictTab[other->waitLockMode] & own_modes) != 0 &&
+				!(own->waitLockMode != NoLock && own_wait != 0 &&
+				  MG_LOCK_WAIT_START(other) != 0 &&
+				  MG_LOCK_WAIT_START(other) < own_wait))
 			{
 				TimestampTz since = MG_LOCK_WAIT_START(other);
 

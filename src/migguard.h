@@ -182,6 +182,7 @@ extern bool registry_guard_end(char *cancel_reason, Size len);
 extern int	registry_copy_guards(GuardSlot **slots);
 extern bool registry_request_cancel(int pid, TimestampTz started,
 									const char *reason);
+extern void registry_absorb_cancel(void);
 
 extern void registry_add_event(const char *action, const char *rule,
 							   const char *relation, const char *statement,

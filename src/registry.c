@@ -289,15 +289,17 @@ registry_copy_guards(GuardSlot **slots)
 }
 
 /*
- * Mark the guarded DDL of "pid" as cancelled by the watcher, with the reason
- * its session will report.  "started" must match, so a slot reused by a
- * later statement of the same backend is never hit.  Returns true only the
- * first time, so the caller signals the backend once per statement.
+ * Cancel the guarded DDL of "pid": mark its slot with the reason its
+ * session will report, and send it SIGINT, as pg_cancel_backend does.
+ * "started" must match, so a later statement of the same backend is never
+ * hit.  The signal goes out under the lock that the backend takes to free
+ * its slot: a backend that finds its slot marked knows the signal is on its
+ * way.  Returns true only the first time, and only if the signal was sent.
  */
 bool
 registry_request_cancel(int pid, TimestampTz started, const char *reason)
 {
-	bool		marked = false;
+	bool		sent = false;
 	int			i;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -308,14 +310,36 @@ registry_request_cancel(int pid, TimestampTz started, const char *reason)
 		if (slot->pid == pid && slot->started == started &&
 			!slot->cancel_requested)
 		{
-			slot->cancel_requested = true;
-			strlcpy(slot->cancel_reason, reason, MG_DETAIL_LEN);
-			marked = true;
+			if (kill(pid, SIGINT) == 0)
+			{
+				slot->cancel_requested = true;
+				strlcpy(slot->cancel_reason, reason, MG_DETAIL_LEN);
+				sent = true;
+			}
 			break;
 		}
 	}
 	LWLockRelease(shared->lock);
-	return marked;
+	return sent;
+}
+
+/*
+ * The statement ended on its own although the watcher had just cancelled
+ * it: take the SIGINT that is on its way, so that it cannot cancel the
+ * session's next statement.  The signal was sent before the slot was
+ * freed, so it arrives within moments; we wait a bounded while for it.
+ */
+void
+registry_absorb_cancel(void)
+{
+	int			waited_us = 0;
+
+	while (!QueryCancelPending && waited_us < 100 * 1000)
+	{
+		pg_usleep(100);
+		waited_us += 100;
+	}
+	QueryCancelPending = false;
 }
 
 /* ---- the event ring ---- */

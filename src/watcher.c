@@ -217,8 +217,6 @@ cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 
 	if (!registry_request_cancel(slot->pid, slot->started, reason.data))
 		return;
-	if (kill(slot->pid, SIGINT) != 0)
-		return;
 
 	registry_count(MG_COUNTER_CANCELLED);
 	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
@@ -349,8 +347,7 @@ watch_index_build(const GuardSlot *slot, LockData *locks, TimestampTz now)
 	appendStringInfoChar(&reason, '.');
 	end_lookup();
 
-	if (!registry_request_cancel(slot->pid, slot->started, reason.data) ||
-		kill(slot->pid, SIGINT) != 0)
+	if (!registry_request_cancel(slot->pid, slot->started, reason.data))
 		return;
 	registry_count(MG_COUNTER_CANCELLED);
 	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
