@@ -179,12 +179,42 @@ terminate_idle_blockers(const GuardSlot *slot, const QueueFacts *facts)
 	return true;
 }
 
+/* Append the sessions with these pids, as error messages describe them. */
+static void
+append_sessions(StringInfo buf, const int *pids, int n, Oid viewer,
+				const char *separator)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, separator);
+		if (!sessions_describe(pids[i], viewer, buf))
+			appendStringInfo(buf, "pid %d", pids[i]);
+	}
+}
+
+/* Cancel the statement in slot; count it, record it, log why. */
+static void
+cancel_slot(const GuardSlot *slot, const char *reason, const char *why)
+{
+	if (!registry_request_cancel(slot->pid, slot->started, reason))
+		return;
+	registry_count(MG_COUNTER_CANCELLED);
+	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
+						   slot->relation, slot->statement, reason);
+	ereport(LOG,
+			(errmsg("migguard cancelled the statement of pid %d: %s",
+					slot->pid, why),
+			 errdetail_internal("%s", reason)));
+}
+
 /* Cancel the guarded DDL in "slot", telling its session why. */
 static void
 cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 {
 	StringInfoData reason;
-	int			i;
 
 	begin_lookup();
 	initStringInfo(&reason);
@@ -200,13 +230,8 @@ cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 	{
 		appendStringInfo(&reason, " It was waiting for %s, held by ",
 						 GetLockmodeName(DEFAULT_LOCKMETHOD, facts->awaited));
-		for (i = 0; i < facts->nblockers; i++)
-		{
-			if (i > 0)
-				appendStringInfoString(&reason, ", ");
-			if (!sessions_describe(facts->blockers[i], slot->userid, &reason))
-				appendStringInfo(&reason, "pid %d", facts->blockers[i]);
-		}
+		append_sessions(&reason, facts->blockers, facts->nblockers,
+						slot->userid, ", ");
 		if (facts->nblockers == 0)
 			appendStringInfoString(&reason, "sessions ahead of it in the queue");
 		appendStringInfoChar(&reason, '.');
@@ -215,16 +240,7 @@ cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 		appendStringInfoString(&reason, " It held its lock while they waited.");
 	end_lookup();
 
-	if (!registry_request_cancel(slot->pid, slot->started, reason.data))
-		return;
-
-	registry_count(MG_COUNTER_CANCELLED);
-	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
-						   slot->relation, slot->statement, reason.data);
-	ereport(LOG,
-			(errmsg("migguard cancelled the DDL of pid %d because sessions queued behind its lock",
-					slot->pid),
-			 errdetail_internal("%s", reason.data)));
+	cancel_slot(slot, reason.data, "sessions queued behind its lock");
 }
 
 /* ---- concurrent index builds ---- */
@@ -327,7 +343,6 @@ watch_index_build(const GuardSlot *slot, LockData *locks, TimestampTz now)
 	int			blockers[MG_MAX_BLOCKERS];
 	int			nblockers;
 	StringInfoData reason;
-	int			i;
 
 	if (phase_name == NULL || age <= migguard_cic_wait_timeout_ms)
 		return;
@@ -338,24 +353,16 @@ watch_index_build(const GuardSlot *slot, LockData *locks, TimestampTz now)
 	appendStringInfo(&reason,
 					 "It spent %ld ms in phase \"%s\" (migguard.cic_wait_timeout is %d ms)",
 					 age, phase_name, migguard_cic_wait_timeout_ms);
-	for (i = 0; i < nblockers; i++)
+	if (nblockers > 0)
 	{
-		appendStringInfoString(&reason, i == 0 ? ", waiting for " : "; ");
-		if (!sessions_describe(blockers[i], slot->userid, &reason))
-			appendStringInfo(&reason, "pid %d", blockers[i]);
+		appendStringInfoString(&reason, ", waiting for ");
+		append_sessions(&reason, blockers, nblockers, slot->userid, "; ");
 	}
 	appendStringInfoChar(&reason, '.');
 	end_lookup();
 
-	if (!registry_request_cancel(slot->pid, slot->started, reason.data))
-		return;
-	registry_count(MG_COUNTER_CANCELLED);
-	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
-						   slot->relation, slot->statement, reason.data);
-	ereport(LOG,
-			(errmsg("migguard cancelled the concurrent index build of pid %d, which waited too long",
-					slot->pid),
-			 errdetail_internal("%s", reason.data)));
+	cancel_slot(slot, reason.data,
+				"its concurrent index build waited too long");
 }
 
 /*
