@@ -39,6 +39,20 @@ INSERT INTO guarded_new DEFAULT VALUES;
 SELECT lt FROM guarded_new;
 RESET lock_timeout;
 
+-- statements that commit transactions of their own run, watched, under the
+-- session's lock_timeout
+SET lock_timeout = '1min';
+VACUUM FULL guarded;
+CREATE TABLE guarded_parts (id int) PARTITION BY RANGE (id);
+CREATE TABLE guarded_p1 PARTITION OF guarded_parts FOR VALUES FROM (0) TO (100);
+CREATE INDEX ON guarded_parts (id);
+REINDEX TABLE guarded_parts;
+SHOW lock_timeout;
+RESET lock_timeout;
+SET migguard.rule_levels = 'drop_incompatible:off';
+DROP TABLE guarded_parts;
+RESET migguard.rule_levels;
+
 -- LOCK TABLE outside a transaction block is still refused as PostgreSQL refuses it
 LOCK TABLE guarded;
 

@@ -214,8 +214,12 @@ guard_classify(Node *parsetree, GuardTarget *target)
 			{
 				VacuumStmt *stmt = (VacuumStmt *) parsetree;
 
-				/* VACUUM refuses to run inside a subtransaction */
+				/*
+				 * VACUUM refuses to run inside a subtransaction, and commits
+				 * a transaction per table
+				 */
 				target->retryable = false;
+				target->own_transactions = true;
 				if (stmt->is_vacuumcmd && has_option(stmt->options, "full"))
 					foreach(lc, stmt->rels)
 						add_rangevar(target, ((VacuumRelation *) lfirst(lc))->relation,
@@ -239,8 +243,12 @@ guard_classify(Node *parsetree, GuardTarget *target)
 			{
 				ReindexStmt *stmt = (ReindexStmt *) parsetree;
 
-				/* a partitioned REINDEX refuses subtransactions */
+				/*
+				 * A partitioned REINDEX refuses subtransactions and commits a
+				 * transaction per partition.
+				 */
 				target->retryable = false;
+				target->own_transactions = true;
 				if (mg_reindex_concurrent(stmt) || stmt->relation == NULL)
 					break;
 				if (stmt->kind == REINDEX_OBJECT_INDEX)
@@ -424,8 +432,14 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 	if (may_retry)
 		pristine = copyObject(pstmt);
 
-	save_nestlevel = NewGUCNestLevel();
-	cap_lock_timeout();
+	/*
+	 * The cap is a setting saved at a GUC nest level, which the first commit
+	 * of a statement that runs its own transactions would undo under it:
+	 * those are watched, but run under the session's lock_timeout.
+	 */
+	save_nestlevel = target->own_transactions ? 0 : NewGUCNestLevel();
+	if (!target->own_transactions)
+		cap_lock_timeout();
 
 	for (;;)
 	{
@@ -518,7 +532,8 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 		break;
 	}
 
-	AtEOXact_GUC(true, save_nestlevel);
+	if (!target->own_transactions)
+		AtEOXact_GUC(true, save_nestlevel);
 
 	if (attempt > 1)
 		registry_add_event("retry_success", NULL, relation, stmt_text,

@@ -206,6 +206,7 @@ typedef struct GuardTarget
 	Oid			relids[MG_MAX_GUARD_RELS];
 	LOCKMODE	lockmode;		/* the strongest lock the statement takes */
 	bool		retryable;		/* may run again in a subtransaction */
+	bool		own_transactions;	/* commits transactions of its own */
 } GuardTarget;
 
 extern void guard_define_settings(void);
