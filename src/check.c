@@ -21,13 +21,6 @@
 PG_FUNCTION_INFO_V1(migguard_check);
 PG_FUNCTION_INFO_V1(migguard_rules);
 
-static Datum
-text_or_null(const char *s, bool *isnull)
-{
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
 Datum
 migguard_check(PG_FUNCTION_ARGS)
 {
@@ -63,10 +56,10 @@ migguard_check(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(stmt_text);
 			values[2] = CStringGetTextDatum(v->rule);
 			values[3] = CStringGetTextDatum(rule_level_name(v->level));
-			values[4] = text_or_null(v->relation, &nulls[4]);
-			values[5] = text_or_null(v->message, &nulls[5]);
-			values[6] = text_or_null(v->detail, &nulls[6]);
-			values[7] = text_or_null(v->hint, &nulls[7]);
+			values[4] = migguard_text_or_null(v->relation, &nulls[4]);
+			values[5] = migguard_text_or_null(v->message, &nulls[5]);
+			values[6] = migguard_text_or_null(v->detail, &nulls[6]);
+			values[7] = migguard_text_or_null(v->hint, &nulls[7]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

@@ -302,16 +302,13 @@ index_list(Oid tableid, Oid indexid, Oid *out, int max)
  * a transaction block: PostgreSQL refuses that before we get here.
  */
 void
-cic_process_utility(Oid tableid, Oid indexid, MG_PROCESS_UTILITY_ARGS)
+cic_process_utility(Oid tableid, Oid indexid, const char *stmt_text,
+					MG_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	const char *command = IsA(parsetree, IndexStmt) ?
 		"CREATE INDEX CONCURRENTLY" : "REINDEX CONCURRENTLY";
-	char	   *stmt_text = migguard_statement_text(queryString,
-													pstmt->stmt_location,
-													pstmt->stmt_len);
-	char	   *relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(tableid)),
-													  get_rel_name(tableid));
+	char	   *relation = relfacts_relation_name(tableid);
 	Oid			old_indexes[MAX_TRACKED_INDEXES];
 	int			nold = 0;
 	MemoryContext oldcontext = CurrentMemoryContext;

@@ -184,13 +184,13 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 		GuardTarget target;
 		Oid			tableid;
 		Oid			indexid;
+		char	   *stmt_text = NULL;
 
 		if (is_checked_statement(parsetree))
 		{
-			char	   *stmt_text = migguard_statement_text(queryString,
-															pstmt->stmt_location,
-															pstmt->stmt_len);
-
+			stmt_text = migguard_statement_text(queryString,
+												pstmt->stmt_location,
+												pstmt->stmt_len);
 			registry_count(MG_COUNTER_CHECKED);
 			enforce_violations(rules_check_statement(parsetree, stmt_text),
 							   stmt_text);
@@ -202,12 +202,17 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 		 */
 		if (guard_classify(parsetree, &target))
 		{
-			guard_process_utility(&target, MG_PROCESS_UTILITY_PASS);
+			if (stmt_text == NULL)	/* LOCK TABLE: guarded, not checked */
+				stmt_text = migguard_statement_text(queryString,
+													pstmt->stmt_location,
+													pstmt->stmt_len);
+			guard_process_utility(&target, stmt_text, MG_PROCESS_UTILITY_PASS);
 			return;
 		}
 		if (cic_classify(parsetree, &tableid, &indexid))
 		{
-			cic_process_utility(tableid, indexid, MG_PROCESS_UTILITY_PASS);
+			cic_process_utility(tableid, indexid, stmt_text,
+								MG_PROCESS_UTILITY_PASS);
 			return;
 		}
 	}

@@ -119,8 +119,9 @@ add_rangevar(GuardTarget *target, RangeVar *rv, LOCKMODE mode)
 		add_relid(target, RangeVarGetRelid(rv, NoLock, true), mode);
 }
 
-static bool
-has_option(List *options, const char *name)
+/* Is the boolean option "name" of a utility statement on? */
+bool
+statement_option_on(List *options, const char *name)
 {
 	ListCell   *lc;
 
@@ -220,7 +221,7 @@ guard_classify(Node *parsetree, GuardTarget *target)
 				 */
 				target->retryable = false;
 				target->own_transactions = true;
-				if (stmt->is_vacuumcmd && has_option(stmt->options, "full"))
+				if (stmt->is_vacuumcmd && statement_option_on(stmt->options, "full"))
 					foreach(lc, stmt->rels)
 						add_rangevar(target, ((VacuumRelation *) lfirst(lc))->relation,
 									 AccessExclusiveLock);
@@ -372,17 +373,6 @@ retry_backoff(int attempt)
 	}
 }
 
-static char *
-relation_display_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		return pstrdup("?");
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
-}
-
 /*
  * The error for a statement the watcher cancelled: lock_not_available, so
  * that migration tools treat it like a lock timeout and try again.
@@ -405,11 +395,11 @@ report_watcher_cancel(const char *relation, const char *reason, int attempts)
  * called by DDL) run under the outermost registration.
  */
 void
-guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
+guard_process_utility(const GuardTarget *target, const char *stmt_text,
+					  MG_PROCESS_UTILITY_ARGS)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	char	   *stmt_text;
 	char	   *relation;
 	bool		may_retry;
 	PlannedStmt *pristine = NULL;
@@ -422,9 +412,9 @@ guard_process_utility(const GuardTarget *target, MG_PROCESS_UTILITY_ARGS)
 		return;
 	}
 
-	stmt_text = migguard_statement_text(queryString, pstmt->stmt_location,
-										pstmt->stmt_len);
-	relation = relation_display_name(target->relids[0]);
+	relation = relfacts_relation_name(target->relids[0]);
+	if (relation == NULL)
+		relation = pstrdup("?");
 	may_retry = target->retryable && migguard_lock_retries > 0 &&
 		context == PROCESS_UTILITY_TOPLEVEL && !IsTransactionBlock();
 

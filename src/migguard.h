@@ -67,6 +67,7 @@ extern bool relfacts_get(Oid relid, RelFacts *facts);
 extern void relfacts_remember(void);
 extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);
+extern char *relfacts_relation_name(Oid relid);
 extern bool relfacts_exempt(const RelFacts *facts);
 
 /* ---- the rule catalog (rules.c) ---- */
@@ -210,8 +211,10 @@ typedef struct GuardTarget
 } GuardTarget;
 
 extern void guard_define_settings(void);
+extern bool statement_option_on(List *options, const char *name);
 extern bool guard_classify(Node *parsetree, GuardTarget *target);
 extern void guard_process_utility(const GuardTarget *target,
+								  const char *stmt_text,
 								  MG_PROCESS_UTILITY_ARGS);
 
 /* ---- concurrent index builds (cic.c, cic_cleanup.c) ---- */
@@ -223,6 +226,7 @@ extern void cic_define_settings(void);
 extern void cic_install_hooks(void);
 extern bool cic_classify(Node *parsetree, Oid *tableid, Oid *indexid);
 extern void cic_process_utility(Oid tableid, Oid indexid,
+								const char *stmt_text,
 								MG_PROCESS_UTILITY_ARGS);
 extern void cic_cleanup_request_shmem(void);
 extern void cic_cleanup_startup_shmem(void);
@@ -268,7 +272,8 @@ extern int	lockstate_wait_blockers(struct LockData *data, int pid,
 
 /* ---- views (views.c) ---- */
 
-extern bool migguard_may_see_session_of(Oid owner);
+extern bool migguard_may_see_session_of(Oid viewer, Oid owner);
+extern Datum migguard_text_or_null(const char *s, bool *isnull);
 
 /* ---- the watcher (watcher.c) ---- */
 

@@ -37,13 +37,6 @@ pid_in(int pid, const int *pids, int n)
 	return false;
 }
 
-static Datum
-text_or_null(char *s, bool *isnull)
-{
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
 /*
  * Every session waiting for a relation lock in this database, with the
  * sessions it waits for.
@@ -80,7 +73,6 @@ migguard_lock_queue(PG_FUNCTION_ARGS)
 		TimestampTz since;
 		bool		guarded = false;
 		Oid			relid;
-		char	   *relname;
 		int			j;
 
 		if (w->waitLockMode == NoLock ||
@@ -100,13 +92,9 @@ migguard_lock_queue(PG_FUNCTION_ARGS)
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int32GetDatum(w->pid);
-		values[1] = text_or_null(sessions_query(w->pid, GetUserId()), &nulls[1]);
+		values[1] = migguard_text_or_null(sessions_query(w->pid, GetUserId()), &nulls[1]);
 		values[2] = ObjectIdGetDatum(relid);
-		relname = get_rel_name(relid);
-		values[3] = text_or_null(relname ?
-								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-															relname) : NULL,
-								 &nulls[3]);
+		values[3] = migguard_text_or_null(relfacts_relation_name(relid), &nulls[3]);
 		values[4] = CStringGetTextDatum(GetLockmodeName(DEFAULT_LOCKMETHOD,
 														 w->waitLockMode));
 		since = MG_LOCK_WAIT_START(w);
@@ -119,7 +107,7 @@ migguard_lock_queue(PG_FUNCTION_ARGS)
 													sizeof(int32), true, TYPALIGN_INT));
 		values[7] = BoolGetDatum(guarded);
 		values[8] = BoolGetDatum(pid_in(w->pid, guard_pids, nguards));
-		values[9] = text_or_null(nblockers > 0 ?
+		values[9] = migguard_text_or_null(nblockers > 0 ?
 								 sessions_query(blockers[0], GetUserId()) : NULL,
 								 &nulls[9]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -243,6 +243,18 @@ relfacts_exempt(const RelFacts *facts)
 	return facts->is_temp || facts->created_in_xact || facts->size_bytes == 0;
 }
 
+/* The schema-qualified, quoted name of relid, or NULL if it is gone. */
+char *
+relfacts_relation_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		return NULL;
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
 /* "5.2 GB"-style rendering for messages. */
 char *
 relfacts_format_size(int64 bytes)

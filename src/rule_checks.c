@@ -87,13 +87,6 @@ insert_after_keyword(const char *text, const char *keyword, const char *words)
 	return psprintf("%.*s %s%s", (int) (pos - text), text, words, pos);
 }
 
-static char *
-quoted_rel(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /*
  * The subcommands of an ALTER TABLE and the relation's OID.  Every ALTER
  * TABLE rule asks, so the name is looked up once per statement; the facts
@@ -163,7 +156,7 @@ partitioned_index_hint(IndexStmt *istmt, const RelFacts *facts,
 		appendStringInfo(&buf, " CREATE %sINDEX CONCURRENTLY %s ON %s %s;"
 						 " ALTER INDEX %s ATTACH PARTITION %s;",
 						 istmt->unique ? "UNIQUE " : "",
-						 quote_identifier(partidx), quoted_rel(part), cols,
+						 quote_identifier(partidx), relfacts_relation_name(part), cols,
 						 quote_identifier(idxname), quote_identifier(partidx));
 	}
 	return buf.data;
@@ -227,7 +220,7 @@ check_invalid_index_skipped(Node *stmt, RuleContext *ctx)
 	if (!invalid)
 		return;
 
-	qualified = quoted_rel(indexid);
+	qualified = relfacts_relation_name(indexid);
 	rule_violation(ctx, NULL,
 				   psprintf("index \"%s\" exists but is invalid, so CREATE INDEX IF NOT EXISTS would skip it",
 							istmt->idxname),
@@ -263,7 +256,7 @@ check_drop_index_not_concurrent(Node *stmt, RuleContext *ctx)
 					   rule_detail(ctx, &facts,
 								   "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table."),
 					   rule_hint(ctx, psprintf("Drop it without blocking: DROP INDEX CONCURRENTLY %s; (one index per statement, outside a transaction block).",
-											   quoted_rel(indexid))));
+											   relfacts_relation_name(indexid))));
 		return;
 	}
 }
@@ -852,16 +845,11 @@ check_vacuum_full(Node *stmt, RuleContext *ctx)
 {
 	VacuumStmt *vstmt;
 	ListCell   *lc;
-	bool		full = false;
 
-	if (!IsA(stmt, VacuumStmt) || !((VacuumStmt *) stmt)->is_vacuumcmd)
+	if (!IsA(stmt, VacuumStmt) || !((VacuumStmt *) stmt)->is_vacuumcmd ||
+		!statement_option_on(((VacuumStmt *) stmt)->options, "full"))
 		return;
 	vstmt = (VacuumStmt *) stmt;
-	foreach(lc, vstmt->options)
-		if (strcmp(((DefElem *) lfirst(lc))->defname, "full") == 0)
-			full = defGetBoolean((DefElem *) lfirst(lc));
-	if (!full)
-		return;
 
 	if (vstmt->rels == NIL)
 	{

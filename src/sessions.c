@@ -96,6 +96,7 @@ sessions_describe(int pid, Oid viewer, StringInfo buf)
 	PgBackendStatus *be = find_session(pid);
 	TimestampTz now = GetCurrentTimestamp();
 	char	   *user;
+	char	   *query;
 
 	if (be == NULL)
 		return false;
@@ -116,18 +117,9 @@ sessions_describe(int pid, Oid viewer, StringInfo buf)
 		appendStringInfoString(buf, ", transaction age ");
 		append_age(buf, be->st_xact_start_timestamp, now);
 	}
-	if (OidIsValid(viewer) && be->st_activity_raw[0] != '\0' &&
-		(has_privs_of_role(viewer, ROLE_PG_READ_ALL_STATS) ||
-		 (OidIsValid(be->st_userid) && has_privs_of_role(viewer, be->st_userid))))
-	{
-		char	   *query = pgstat_clip_activity(be->st_activity_raw);
-		int			len = strlen(query);
-
-		if (len > QUERY_SHOWN_LEN)
-			len = pg_mbcliplen(query, len, QUERY_SHOWN_LEN);
-		appendStringInfo(buf, ", query: %.*s%s", len, query,
-						 query[len] != '\0' ? "..." : "");
-	}
+	query = sessions_query(pid, viewer);
+	if (query != NULL)
+		appendStringInfo(buf, ", query: %s", query);
 	appendStringInfoChar(buf, ')');
 	return true;
 }
@@ -177,8 +169,7 @@ sessions_query(int pid, Oid viewer)
 	int			len;
 
 	if (be == NULL || be->st_activity_raw[0] == '\0' ||
-		!(has_privs_of_role(viewer, ROLE_PG_READ_ALL_STATS) ||
-		  (OidIsValid(be->st_userid) && has_privs_of_role(viewer, be->st_userid))))
+		!migguard_may_see_session_of(viewer, be->st_userid))
 		return NULL;
 	query = pgstat_clip_activity(be->st_activity_raw);
 	len = strlen(query);

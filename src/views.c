@@ -26,12 +26,21 @@ PG_FUNCTION_INFO_V1(migguard_status);
 PG_FUNCTION_INFO_V1(migguard_events);
 PG_FUNCTION_INFO_V1(migguard_guarded_ddl);
 
-/* May the current user see what "owner" ran?  pg_stat_activity's rule. */
+/* May "viewer" see what "owner" ran?  pg_stat_activity's rule. */
 bool
-migguard_may_see_session_of(Oid owner)
+migguard_may_see_session_of(Oid viewer, Oid owner)
 {
-	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
-		(OidIsValid(owner) && has_privs_of_role(GetUserId(), owner));
+	return OidIsValid(viewer) &&
+		(has_privs_of_role(viewer, ROLE_PG_READ_ALL_STATS) ||
+		 (OidIsValid(owner) && has_privs_of_role(viewer, owner)));
+}
+
+/* A text datum, or SQL NULL for a NULL string. */
+Datum
+migguard_text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
 Datum
@@ -109,7 +118,7 @@ migguard_events(PG_FUNCTION_ARGS)
 		values[5] = CStringGetTextDatum(ev->rule);
 		nulls[6] = ev->relation[0] == '\0';
 		values[6] = CStringGetTextDatum(ev->relation);
-		if (migguard_may_see_session_of(ev->userid))
+		if (migguard_may_see_session_of(GetUserId(), ev->userid))
 		{
 			values[7] = CStringGetTextDatum(ev->statement);
 			nulls[8] = ev->detail[0] == '\0';
@@ -160,7 +169,7 @@ migguard_guarded_ddl(PG_FUNCTION_ARGS)
 														slot->lockmode));
 		values[6] = TimestampTzGetDatum(slot->started);
 		values[7] = BoolGetDatum(slot->cancel_requested);
-		if (migguard_may_see_session_of(slot->userid))
+		if (migguard_may_see_session_of(GetUserId(), slot->userid))
 			values[8] = CStringGetTextDatum(slot->statement);
 		else
 			values[8] = CStringGetTextDatum("<insufficient privilege>");
