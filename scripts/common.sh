@@ -8,6 +8,7 @@ PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-cont
 # Install what is missing (as root), without letting Debian create and
 # start a cluster of its own.
 ensure_packages() {
+	local PACKAGES=${1:-$PACKAGES}
 	local missing=()
 	local p
 	for p in $PACKAGES; do

@@ -17,7 +17,7 @@
 #include "storage/lockdefs.h"
 #include "utils/timestamp.h"
 
-#define MIGGUARD_VERSION "0.1"
+#define MIGGUARD_VERSION "0.2"
 
 /* SQLSTATE of every rejection by a rule: class 55, "object not in prerequisite state" */
 #define ERRCODE_MIGGUARD_REJECTED MAKE_SQLSTATE('5','5','M','G','1')
@@ -211,11 +211,14 @@ typedef struct GuardTarget
 } GuardTarget;
 
 extern void guard_define_settings(void);
-extern bool statement_option_on(List *options, const char *name);
-extern bool guard_classify(Node *parsetree, GuardTarget *target);
 extern void guard_process_utility(const GuardTarget *target,
 								  const char *stmt_text,
 								  MG_PROCESS_UTILITY_ARGS);
+
+/* ---- which relations a statement locks, and how (lockmodel.c) ---- */
+
+extern bool statement_option_on(List *options, const char *name);
+extern bool guard_classify(Node *parsetree, GuardTarget *target);
 
 /* ---- concurrent index builds (cic.c, cic_cleanup.c) ---- */
 
