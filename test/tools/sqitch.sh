@@ -1,0 +1,2 @@
+# shellcheck shell=bash
+test_sqitch() { :; }
