@@ -36,6 +36,13 @@ mg_cluster_start <<'CONF'
 migguard.large_table_size = '1MB'
 CONF
 
+# the strict preset covers every rule whose level is warning
+mg_psql postgres -c "CREATE EXTENSION migguard"
+remaining=$(mg_psql postgres -At -c "SET migguard.rule_levels = '$(strict_rule_levels)'" \
+		-c "SELECT string_agg(name, ', ') FROM migguard.rules() WHERE level = 'warning'")
+[ -z "$remaining" ]
+result "contrib/migguard-strict.conf leaves no rule at level warning${remaining:+ (left: $remaining)}" $?
+
 want_part() {
 	[ -z "${MG_TOOLS:-}" ] && return 0
 	case " $MG_TOOLS " in *" $1 "*) return 0 ;; esac

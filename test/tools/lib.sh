@@ -155,3 +155,8 @@ tools_summary() {
 	echo "failed:$TOOLS_FAILURES"
 	return 1
 }
+
+# the value of migguard.rule_levels in contrib/migguard-strict.conf
+strict_rule_levels() {
+	sed -n "s/^migguard.rule_levels = '\(.*\)'$/\1/p" "$work/contrib/migguard-strict.conf"
+}
