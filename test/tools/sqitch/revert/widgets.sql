@@ -1,0 +1,4 @@
+-- Revert migguard_tools:widgets
+BEGIN;
+DROP TABLE widgets;
+COMMIT;

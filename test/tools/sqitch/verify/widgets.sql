@@ -1,0 +1,2 @@
+-- Verify migguard_tools:widgets
+SELECT id, name FROM widgets WHERE false;
