@@ -61,4 +61,8 @@ tools_summary 20-tools || {
 	echo "logs in $TOOLS_TMP/logs"
 	exit 1
 }
-[ -n "${MG_TOOLS_KEEP:-}" ] && echo "logs in $TOOLS_TMP/logs" || rm -rf "$TOOLS_TMP"
+if [ -n "${MG_TOOLS_KEEP:-}" ]; then
+	echo "logs in $TOOLS_TMP/logs"
+else
+	rm -rf "$TOOLS_TMP"
+fi

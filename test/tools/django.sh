@@ -79,11 +79,7 @@ test_django() {
 	dj_migrate 0006_rename_note && dj_applied 0006_rename_note && dj_has_column remark
 	result "django: without the preset RenameField applies" $?
 
-	if [ -n "${MG_TOOLS_GUARD:-}" ] || mg_has_setting migguard.guard_transactions; then
-		django_guard_tests
-	else
-		echo "skip: django transaction-guard checks (migguard.guard_transactions is not in this build; MG_TOOLS_GUARD=1 forces them)"
-	fi
+	guard_checks django django_guard_tests
 }
 
 # The transaction guard (issue 10), through Django: AddField takes ACCESS
@@ -91,19 +87,10 @@ test_django() {
 # Readers that queue behind the lock are bounded: RunPython's statement is
 # cancelled with 55P03, the migration rolls back.
 django_guard_tests() {
-	local out=$TOOLS_TMP/logs/django readers=() r status=0 migrate
-	dj_migrate 0007_add_field_then_work &
-	migrate=$!
-	mg_wait_for django "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'shop_item'::regclass
-		AND mode = 'AccessExclusiveLock' AND granted"
-	for r in 1 2 3; do
-		mg_psql django -At -c "SELECT count(*) FROM shop_item" >"$out/reader$r.txt" 2>&1 &
-		readers+=($!)
-	done
-	for r in "${readers[@]}"; do wait "$r" || status=1; done
-	[ "$status" -eq 0 ]
+	local out=$TOOLS_TMP/logs/django
+	behind_strong_lock django shop_item "$out/reader" dj_migrate 0007_add_field_then_work
 	result "django: readers queued behind AddField's lock get their rows" $?
-	! wait "$migrate" &&
+	! wait "$MIGRATE_PID" &&
 		has "$out/0007_add_field_then_work.txt" "psycopg2.errors.LockNotAvailable" &&
 		! dj_applied 0007_add_field_then_work && ! dj_has_column extra
 	result "django: AddField + RunPython is bounded: it fails with 55P03 and rolls back" $?

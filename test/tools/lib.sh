@@ -149,6 +149,48 @@ mg_wait_waiters() {
 	mg_wait_for "$1" "SELECT count(*) >= $3 FROM pg_locks WHERE relation = '$2'::regclass AND NOT granted"
 }
 
+# wait until someone holds ACCESS EXCLUSIVE on TABLE
+mg_wait_strong_lock() {
+	mg_wait_for "$1" "SELECT count(*) > 0 FROM pg_locks WHERE relation = '$2'::regclass
+		AND mode = 'AccessExclusiveLock' AND granted"
+}
+
+# readers OUT N COMMAND...: N clients run COMMAND at once, output in OUTi.txt;
+# fails if one of them did
+readers() {
+	local out=$1 n=$2 i pids=() status=0
+	shift 2
+	for i in $(seq 1 "$n"); do
+		"$@" >"$out$i.txt" 2>&1 &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i" || status=1; done
+	return $status
+}
+
+# behind_strong_lock DB TABLE OUT COMMAND...: start COMMAND (a migration
+# run) in the background, pid in MIGRATE_PID; once it holds ACCESS EXCLUSIVE
+# on TABLE, 3 readers of TABLE queue behind it; fails if a reader failed
+behind_strong_lock() {
+	local db=$1 table=$2 out=$3
+	shift 3
+	"$@" &
+	MIGRATE_PID=$!
+	mg_wait_strong_lock "$db" "$table"
+	readers "$out" 3 mg_psql "$db" -At -c "SELECT count(*) FROM $table"
+}
+
+# guard_checks TOOL FUNCTION: run the transaction-guard checks of a tool
+# (issue 10) when the build has the guard (migguard.guard_transactions);
+# MG_TOOLS_GUARD=1 runs them regardless
+guard_checks() {
+	if [ -n "${MG_TOOLS_GUARD:-}" ] || mg_has_setting migguard.guard_transactions; then
+		"$2"
+	else
+		echo "skip: $1 transaction-guard checks (migguard.guard_transactions is not in this build; MG_TOOLS_GUARD=1 forces them)"
+	fi
+}
+
 tools_summary() {
 	echo "$1: $TOOLS_PASSED passed, $TOOLS_FAILED failed"
 	[ "$TOOLS_FAILED" -eq 0 ] && return 0

@@ -91,33 +91,20 @@ test_node() {
 		[ "$(mg_events npm warn)" -gt "$warns_before" ]
 	result "node-pg-migrate: without the preset the rename applies (its warning only reaches the server's events)" $?
 
-	if [ -n "${MG_TOOLS_GUARD:-}" ] || mg_has_setting migguard.guard_transactions; then
-		node_guard_tests
-	else
-		echo "skip: node-pg-migrate transaction-guard checks (migguard.guard_transactions is not in this build; MG_TOOLS_GUARD=1 forces them)"
-	fi
+	guard_checks node-pg-migrate node_guard_tests
 }
 
 # The transaction guard (issue 10), through node-pg-migrate.
 node_guard_tests() {
-	local out=$TOOLS_TMP/logs/node readers=() r status=0 migrate
+	local out=$TOOLS_TMP/logs/node migrate
 
 	# Several pending migrations run in one transaction: the first takes
 	# ACCESS EXCLUSIVE on np_big2, the second works on for 6 s.  Readers
 	# that queue behind the lock are bounded: the running statement is
 	# cancelled with 55P03, the transaction rolls back, nothing is recorded.
-	npm_migrate pending &
-	migrate=$!
-	mg_wait_for npm "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'np_big2'::regclass
-		AND mode = 'AccessExclusiveLock' AND granted"
-	for r in 1 2 3; do
-		mg_psql npm -At -c "SELECT count(*) FROM np_big2" >"$out/pending_reader$r.txt" 2>&1 &
-		readers+=($!)
-	done
-	for r in "${readers[@]}"; do wait "$r" || status=1; done
-	[ "$status" -eq 0 ]
+	behind_strong_lock npm np_big2 "$out/pending_reader" npm_migrate pending
 	result "node-pg-migrate: readers queued behind a pending migration's lock get their rows" $?
-	! wait "$migrate" &&
+	! wait "$MIGRATE_PID" &&
 		has "$out/pending.txt" "code: '55P03'" &&
 		[ "$(npm_recorded pending)" = 0 ] &&
 		[ "$(mg_val npm "SELECT count(*) FROM pg_attribute WHERE attrelid = 'np_big2'::regclass AND attname = 'extra'")" = 0 ]
@@ -129,17 +116,12 @@ node_guard_tests() {
 	# migration applies.
 	local retries_before
 	retries_before=$(mg_events npm retry)
-	readers=()
-	status=0
 	mg_holder npm np_big3 2
 	npm_migrate retry &
 	migrate=$!
 	mg_wait_waiters npm np_big3 1
-	for r in 1 2 3; do
-		mg_psql npm -At -c "SELECT count(*) FROM np_big3" >"$out/retry_reader$r.txt" 2>&1 &
-		readers+=($!)
-	done
-	for r in "${readers[@]}"; do wait "$r" || status=1; done
+	readers "$out/retry_reader" 3 mg_psql npm -At -c "SELECT count(*) FROM np_big3"
+	local status=$?
 	wait "$migrate" &&
 		[ "$status" -eq 0 ] &&
 		[ "$(npm_recorded retry)" = 1 ] &&
