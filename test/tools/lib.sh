@@ -116,6 +116,15 @@ mg_has_setting() {
 	[ "$(mg_val postgres "SELECT count(*) FROM pg_settings WHERE name = '$1'")" = 1 ]
 }
 
+# mg_young_holders DB: in DB, every lock holder counts as young, so that a
+# guarded DDL joins the lock queue at once instead of waiting beside it (the
+# transaction guard's migguard.old_holder_age): for checks of what happens
+# in the queue
+mg_young_holders() {
+	mg_has_setting migguard.old_holder_age || return 0
+	mg_psql postgres -c "ALTER DATABASE $1 SET migguard.old_holder_age = '1h'"
+}
+
 # wait up to 10 s for a query to return "t"
 mg_wait_for() {
 	local db=$1 sql=$2 i

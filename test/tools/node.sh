@@ -46,6 +46,7 @@ test_node() {
 	mg_big_table npm np_big
 	mg_big_table npm np_big2
 	mg_big_table npm np_big3
+	mg_big_table npm np_big4
 
 	# a safe migration applies and is recorded
 	npm_migrate safe &&
@@ -110,13 +111,33 @@ node_guard_tests() {
 		[ "$(mg_val npm "SELECT count(*) FROM pg_attribute WHERE attrelid = 'np_big2'::regclass AND attname = 'extra'")" = 0 ]
 	result "node-pg-migrate: the migration run fails with 55P03, rolled back, nothing recorded" $?
 
+	# A migration behind a long report waits beside the lock queue: readers
+	# arriving meanwhile are never blocked (they finish while the report
+	# still runs, and the watcher never had to cancel anything), and the
+	# migration applies once the report has ended.
+	local cancels_before
+	cancels_before=$(mg_events npm cancel)
+	mg_holder npm np_big4 5
+	npm_migrate beside &
+	migrate=$!
+	mg_wait_for npm "SELECT count(*) > 0 FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+		AND state = 'active' AND query LIKE '%ALTER TABLE \"np_big4\"%'"
+	readers "$out/beside_reader" 3 mg_psql npm -At -c "SELECT count(*) FROM np_big4" &&
+		mg_holder_active npm && [ "$(mg_events npm cancel)" = "$cancels_before" ]
+	result "node-pg-migrate: readers are never blocked by a migration that waits beside the lock queue" $?
+	wait "$migrate" && [ "$(npm_recorded beside)" = 1 ] &&
+		[ "$(mg_val npm "SELECT count(*) FROM pg_attribute WHERE attrelid = 'np_big4'::regclass AND attname = 'status'")" = 1 ]
+	result "node-pg-migrate: ... and applies once the report has ended" $?
+	wait "$HOLDER_PID" 2>/dev/null
+
 	# The DDL of a migration loses its lock wait behind a reader (the
 	# watcher cancels it as readers queue); migguard retries it inside
 	# node-pg-migrate's transaction, and once the reader has ended the
 	# migration applies.
 	local retries_before
+	mg_young_holders npm
 	retries_before=$(mg_events npm retry)
-	mg_holder npm np_big3 2
+	mg_holder npm np_big3 5
 	npm_migrate retry &
 	migrate=$!
 	mg_wait_waiters npm np_big3 1

@@ -63,12 +63,11 @@ test_pgbouncer() {
 	mg_psql postgres -c "CREATE DATABASE bouncer"
 	mg_psql bouncer -c "CREATE EXTENSION migguard"
 	mg_big_table bouncer pb_big
-	# the watcher is what cancels here, not retries or a young holder's age
+	# the watcher and the cap are what end a wait here, not retries, nor a
+	# wait beside the queue
 	mg_psql postgres -c "ALTER DATABASE bouncer SET migguard.lock_retries = 0" \
 		-c "ALTER DATABASE bouncer SET migguard.lock_timeout = '3s'"
-	if mg_has_setting migguard.old_holder_age; then
-		mg_psql postgres -c "ALTER DATABASE bouncer SET migguard.old_holder_age = '1min'"
-	fi
+	mg_young_holders bouncer
 	if ! pgbouncer_start; then
 		not_ok "pgbouncer: the pooler starts"
 		return
