@@ -79,10 +79,10 @@ test_django() {
 	dj_migrate 0006_rename_note && dj_applied 0006_rename_note && dj_has_column remark
 	result "django: without the preset RenameField applies" $?
 
-	guard_checks django django_guard_tests
+	django_guard_tests
 }
 
-# The transaction guard (issue 10), through Django: AddField takes ACCESS
+# The transaction guard, through Django: AddField takes ACCESS
 # EXCLUSIVE, then RunPython works on for 6 s in the same transaction.
 # Readers that queue behind the lock are bounded: RunPython's statement is
 # cancelled with 55P03, the migration rolls back.

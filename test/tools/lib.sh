@@ -110,18 +110,11 @@ mg_events() {
 	mg_val "$1" "SELECT count(*) FROM migguard.events WHERE action = '$2'"
 }
 
-# mg_has_setting NAME: the server knows the setting (the transaction guard's
-# settings arrive with issue 10)
-mg_has_setting() {
-	[ "$(mg_val postgres "SELECT count(*) FROM pg_settings WHERE name = '$1'")" = 1 ]
-}
-
 # mg_young_holders DB: in DB, every lock holder counts as young, so that a
 # guarded DDL joins the lock queue at once instead of waiting beside it (the
 # transaction guard's migguard.old_holder_age): for checks of what happens
 # in the queue
 mg_young_holders() {
-	mg_has_setting migguard.old_holder_age || return 0
 	mg_psql postgres -c "ALTER DATABASE $1 SET migguard.old_holder_age = '1h'"
 }
 
@@ -187,17 +180,6 @@ behind_strong_lock() {
 	MIGRATE_PID=$!
 	mg_wait_strong_lock "$db" "$table"
 	readers "$out" 3 mg_psql "$db" -At -c "SELECT count(*) FROM $table"
-}
-
-# guard_checks TOOL FUNCTION: run the transaction-guard checks of a tool
-# (issue 10) when the build has the guard (migguard.guard_transactions);
-# MG_TOOLS_GUARD=1 runs them regardless
-guard_checks() {
-	if [ -n "${MG_TOOLS_GUARD:-}" ] || mg_has_setting migguard.guard_transactions; then
-		"$2"
-	else
-		echo "skip: $1 transaction-guard checks (migguard.guard_transactions is not in this build; MG_TOOLS_GUARD=1 forces them)"
-	fi
 }
 
 tools_summary() {

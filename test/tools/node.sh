@@ -92,10 +92,10 @@ test_node() {
 		[ "$(mg_events npm warn)" -gt "$warns_before" ]
 	result "node-pg-migrate: without the preset the rename applies (its warning only reaches the server's events)" $?
 
-	guard_checks node-pg-migrate node_guard_tests
+	node_guard_tests
 }
 
-# The transaction guard (issue 10), through node-pg-migrate.
+# The transaction guard, through node-pg-migrate.
 node_guard_tests() {
 	local out=$TOOLS_TMP/logs/node migrate
 
