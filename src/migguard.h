@@ -208,6 +208,7 @@ typedef struct GuardTarget
 	LOCKMODE	lockmode;		/* the strongest lock the statement takes */
 	bool		retryable;		/* may run again in a subtransaction */
 	bool		own_transactions;	/* commits transactions of its own */
+	bool		owner_checked;	/* the user owns every relation or is superuser */
 } GuardTarget;
 
 extern void guard_define_settings(void);
