@@ -254,4 +254,25 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
+/*
+ * Does roleid own relation relid?  (security helper: lockmodel.c)
+ * PG16 replaced the per-class ownership checks with object_ownercheck.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+#define mg_relation_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#include "utils/acl.h"
+#define mg_relation_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/* AlterTableStmt's object type was "relkind" before PG14. */
+#if PG_VERSION_NUM >= 140000
+#define mg_alter_table_objtype(stmt) ((stmt)->objtype)
+#else
+#define mg_alter_table_objtype(stmt) ((stmt)->relkind)
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */
