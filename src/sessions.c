@@ -5,8 +5,11 @@
  *		pid, user, application, state, transaction age and query.
  *
  * The facts come from the backend status array, as pg_stat_activity reads
- * them.  The caller decides whether the query may be shown.  User names need
- * catalog access, so callers must be inside a transaction.
+ * them, and are shown as pg_stat_activity would show them to the viewer the
+ * caller names: a viewer who may not see the session (neither a member of
+ * its role nor of pg_read_all_stats, HAS_PGSTAT_PERMISSIONS) gets its pid
+ * and user only.  User names need catalog access, so callers must be inside
+ * a transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -85,10 +88,19 @@ find_session(int pid)
 	return NULL;
 }
 
+/* May viewer see the details of this session in pg_stat_activity? */
+static bool
+may_see(const PgBackendStatus *be, Oid viewer)
+{
+	return migguard_may_see_session_of(viewer, be->st_userid);
+}
+
 /*
- * Append a description of the session with this pid to buf.  Its query is
- * shown only if "viewer" could see it in pg_stat_activity.  Returns false,
- * appending nothing, when no such session exists any more.
+ * Append a description of the session with this pid to buf, as
+ * pg_stat_activity would show it to "viewer": its state, idle time,
+ * transaction age and query only if viewer may see them (InvalidOid: nobody
+ * may), else its pid and user only.  Returns false, appending nothing, when
+ * no such session exists any more.
  */
 bool
 sessions_describe(int pid, Oid viewer, StringInfo buf)
@@ -103,6 +115,11 @@ sessions_describe(int pid, Oid viewer, StringInfo buf)
 
 	user = OidIsValid(be->st_userid) ?
 		GetUserNameFromId(be->st_userid, true) : NULL;
+	if (!may_see(be, viewer))
+	{
+		appendStringInfo(buf, "pid %d (user %s)", pid, user ? user : "?");
+		return true;
+	}
 	appendStringInfo(buf, "pid %d (user %s, application \"%s\", %s",
 					 pid, user ? user : "?", be->st_appname,
 					 state_name(be->st_state));
@@ -168,8 +185,7 @@ sessions_query(int pid, Oid viewer)
 	char	   *query;
 	int			len;
 
-	if (be == NULL || be->st_activity_raw[0] == '\0' ||
-		!migguard_may_see_session_of(viewer, be->st_userid))
+	if (be == NULL || be->st_activity_raw[0] == '\0' || !may_see(be, viewer))
 		return NULL;
 	query = pgstat_clip_activity(be->st_activity_raw);
 	len = strlen(query);
