@@ -142,7 +142,8 @@ cic_classify(Node *parsetree, Oid *tableid, Oid *indexid)
  * holding a lock on it that conflicts with SHARE, and those of this
  * database holding a snapshot (the build waits for every snapshot older
  * than its own).  Vacuum and other safe concurrent builds are ignored, as
- * the build ignores them.
+ * the build ignores them, and so is an autovacuum worker that gives way to
+ * the build's lock request (yielding_autovacuum).
  */
 static List *
 build_blockers(Oid tableid)
@@ -186,6 +187,37 @@ build_blockers(Oid tableid)
 	return result;
 }
 
+/*
+ * Is the transaction that of an autovacuum worker that gives way?  When a
+ * lock request queues behind a non-wraparound autovacuum, the server cancels
+ * it after deadlock_timeout (ProcSleep); the build's own request for its
+ * SHARE UPDATE EXCLUSIVE lock does so.  The wait before the build polls
+ * instead of queueing, so it would never make autovacuum give way: it must
+ * leave such a worker to the build.  An autovacuum against wraparound is
+ * never cancelled, so the build would wait for it: it counts.
+ */
+static bool
+yielding_autovacuum(VirtualTransactionId vxid)
+{
+	int			pid = mg_vxid_pid(vxid);
+	PGPROC	   *proc;
+	bool		result = false;
+
+	if (pid == 0)
+		return false;
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	proc = BackendPidGetProcWithLock(pid);
+	if (proc != NULL)
+	{
+		uint8		flags = mg_proc_status_flags(proc);
+
+		result = (flags & PROC_IS_AUTOVACUUM) != 0 &&
+			(flags & PROC_VACUUM_FOR_WRAPAROUND) == 0;
+	}
+	LWLockRelease(ProcArrayLock);
+	return result;
+}
+
 /* Those of the transactions still running. */
 static List *
 still_running(List *vxids)
@@ -198,7 +230,7 @@ still_running(List *vxids)
 		VirtualTransactionId *v = (VirtualTransactionId *) lfirst(lc);
 
 		/* without waiting, VirtualXactLock says whether it has ended */
-		if (!VirtualXactLock(*v, false))
+		if (!VirtualXactLock(*v, false) && !yielding_autovacuum(*v))
 			result = lappend(result, v);
 	}
 	return result;

@@ -275,4 +275,15 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_alter_table_objtype(stmt) ((stmt)->relkind)
 #endif
 
+/*
+ * A backend's vacuum status flags (PROC_IS_AUTOVACUUM, ...): in PGPROC from
+ * PG14 on, in PGXACT before.  (security helper: cic.c)  Caller holds
+ * ProcArrayLock.
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_proc_status_flags(proc) ((proc)->statusFlags)
+#else
+#define mg_proc_status_flags(proc) (ProcGlobal->allPgXact[(proc)->pgprocno].vacuumFlags)
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */
