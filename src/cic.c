@@ -353,6 +353,9 @@ cic_process_utility(Oid tableid, Oid indexid, const char *stmt_text,
 		return;
 	}
 
+	/* entries a cleanup worker could not take yet: start one now */
+	(void) cic_cleanup_kick();
+
 	wait_before_build(tableid, command, stmt_text);
 
 	if (IsA(parsetree, ReindexStmt))
