@@ -260,8 +260,9 @@ describe_blockers(List *vxids)
 
 /*
  * Wait, interruptibly, for the transactions the build would wait for, up
- * to migguard.cic_wait_timeout.  Raises lock_not_available, naming them,
- * if they are still running then.
+ * to migguard.cic_wait_timeout.  Raises lock_not_available, naming them, if
+ * they are still running then.  In log mode, which observes and changes
+ * nothing, it does not wait: it only records what the build will wait for.
  */
 static void
 wait_before_build(Oid tableid, const char *command, const char *stmt_text)
@@ -275,6 +276,18 @@ wait_before_build(Oid tableid, const char *command, const char *stmt_text)
 		return;
 
 	registry_count(MG_COUNTER_CIC_WAITS);
+	if (migguard_mode == MIGGUARD_MODE_LOG)
+	{
+		relname = get_rel_name(tableid);
+		detail = describe_blockers(blockers);
+		registry_add_event("cic_blocked", NULL, relname, stmt_text, detail);
+		ereport(LOG,
+				(errmsg("%s on \"%s\" waits for transactions that are still running",
+						command, relname),
+				 errdetail("The build waits for: %s.", detail)));
+		return;
+	}
+
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   migguard_cic_wait_timeout_ms);
 	for (;;)
@@ -361,9 +374,16 @@ cic_process_utility(Oid tableid, Oid indexid, const char *stmt_text,
 	if (IsA(parsetree, ReindexStmt))
 		nold = index_list(tableid, indexid, old_indexes, MAX_TRACKED_INDEXES);
 
-	registry_guard_begin(MG_GUARD_CIC, &tableid, 1, ShareUpdateExclusiveLock,
-						 relation, stmt_text);
-	registry_wake_watcher();
+	/*
+	 * The watcher cancels a build stuck in a wait phase; log mode changes
+	 * nothing, so there the build is not handed to it.
+	 */
+	if (migguard_mode != MIGGUARD_MODE_LOG)
+	{
+		registry_guard_begin(MG_GUARD_CIC, &tableid, 1, ShareUpdateExclusiveLock,
+							 relation, stmt_text);
+		registry_wake_watcher();
+	}
 	supervising = true;
 	ncreated = 0;
 
