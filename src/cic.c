@@ -21,12 +21,16 @@
 
 #include "migguard.h"
 
-#include "access/relation.h"
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -35,9 +39,11 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 int			migguard_cic_wait_timeout_ms = 60 * 1000;
 bool		migguard_cic_cleanup = true;
@@ -319,26 +325,66 @@ wait_before_build(Oid tableid, const char *command, const char *stmt_text)
 			 errhint("Wait for them to end, end them with pg_terminate_backend(), or raise migguard.cic_wait_timeout.")));
 }
 
-/* The indexes of a table, for REINDEX TABLE CONCURRENTLY's _ccold copies. */
+/* Append relid's valid indexes to out, read from pg_index without a lock. */
+static int
+valid_indexes_of(Oid relid, Oid *out, int n, int max)
+{
+	Relation	indrel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	indrel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)) && n < max)
+	{
+		Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
+
+		if (index->indisvalid)
+			out[n++] = index->indexrelid;
+	}
+	systable_endscan(scan);
+	table_close(indrel, AccessShareLock);
+	return n;
+}
+
+/*
+ * The indexes REINDEX CONCURRENTLY may rename _ccold: the index (for a
+ * partitioned index, its leaf partitions), or every valid index of the
+ * table, its partitions and their TOAST tables (REINDEX skips invalid
+ * ones, so an invalid index there is no leftover of this build).
+ */
 static int
 index_list(Oid tableid, Oid indexid, Oid *out, int max)
 {
-	Relation	rel;
-	List	   *indexes;
 	ListCell   *lc;
 	int			n = 0;
 
 	if (OidIsValid(indexid))
 	{
-		out[0] = indexid;
-		return 1;
+		foreach(lc, find_all_inheritors(indexid, NoLock, NULL))
+			if (n < max && get_rel_relkind(lfirst_oid(lc)) == RELKIND_INDEX)
+				out[n++] = lfirst_oid(lc);
+		return n;
 	}
-	rel = relation_open(tableid, AccessShareLock);
-	indexes = RelationGetIndexList(rel);
-	relation_close(rel, NoLock);
-	foreach(lc, indexes)
-		if (n < max)
-			out[n++] = lfirst_oid(lc);
+	foreach(lc, find_all_inheritors(tableid, NoLock, NULL))
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			toastid = InvalidOid;
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			toastid = ((Form_pg_class) GETSTRUCT(tup))->reltoastrelid;
+			ReleaseSysCache(tup);
+		}
+
+		n = valid_indexes_of(relid, out, n, max);
+		if (OidIsValid(toastid))
+			n = valid_indexes_of(toastid, out, n, max);
+	}
 	return n;
 }
 
