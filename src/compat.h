@@ -254,19 +254,23 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
-/*
- * Does roleid own relation relid?  (security helper: lockmodel.c)
- * PG16 replaced the per-class ownership checks with object_ownercheck.
- */
-#if PG_VERSION_NUM >= 160000
+/* ---- added by the transaction guard (lead) ---- */
+
 #include "catalog/pg_class.h"
 #include "utils/acl.h"
-#define mg_relation_ownercheck(relid, roleid) \
-	object_ownercheck(RelationRelationId, (relid), (roleid))
+
+/* Does roleid own the relation? */
+static inline bool
+mg_relation_ownercheck(Oid relid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, roleid);
 #else
-#include "utils/acl.h"
-#define mg_relation_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+	return pg_class_ownercheck(relid, roleid);
 #endif
+}
+
+/* ---- added by helper "security" (lockmodel.c, cic.c) ---- */
 
 /* AlterTableStmt's object type was "relkind" before PG14. */
 #if PG_VERSION_NUM >= 140000
@@ -277,8 +281,7 @@ mg_vxid_pid(VirtualTransactionId vxid)
 
 /*
  * A backend's vacuum status flags (PROC_IS_AUTOVACUUM, ...): in PGPROC from
- * PG14 on, in PGXACT before.  (security helper: cic.c)  Caller holds
- * ProcArrayLock.
+ * PG14 on, in PGXACT before.  Caller holds ProcArrayLock.
  */
 #if PG_VERSION_NUM >= 140000
 #define mg_proc_status_flags(proc) ((proc)->statusFlags)

@@ -61,8 +61,16 @@ add_relid(GuardTarget *target, Oid relid, LOCKMODE mode)
 	for (i = 0; i < target->nrels; i++)
 		if (target->relids[i] == relid)
 			break;
-	if (i == target->nrels && target->nrels < MG_MAX_GUARD_RELS)
-		target->relids[target->nrels++] = relid;
+	if (i == target->nrels)
+	{
+		if (target->nrels == MG_MAX_GUARD_RELS)
+			return;
+		target->relids[i] = relid;
+		target->relmodes[i] = NoLock;
+		target->nrels++;
+	}
+	if (mode > target->relmodes[i])
+		target->relmodes[i] = mode;
 	if (mode > target->lockmode)
 		target->lockmode = mode;
 }
@@ -593,7 +601,7 @@ guard_classify(Node *parsetree, GuardTarget *target)
 	 * these statements; the watcher acts on a statement's behalf only when
 	 * its user owns everything it locks.
 	 */
-	target->owner_checked = target->nrels > 0 && (all_owned || superuser());
+	target->owner_checked = all_owned || superuser();
 	return target->nrels > 0 && target->lockmode > ShareUpdateExclusiveLock;
 }
 
