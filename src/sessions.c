@@ -88,19 +88,25 @@ find_session(int pid)
 	return NULL;
 }
 
-/* May viewer see the details of this session in pg_stat_activity? */
+/*
+ * May viewer see the details of this session in pg_stat_activity?  The
+ * InvalidOid viewer is the server itself: text for the server log, or for a
+ * record only members of pg_read_all_stats may read.
+ */
 static bool
 may_see(const PgBackendStatus *be, Oid viewer)
 {
-	return migguard_may_see_session_of(viewer, be->st_userid);
+	return !OidIsValid(viewer) ||
+		migguard_may_see_session_of(viewer, be->st_userid);
 }
 
 /*
  * Append a description of the session with this pid to buf, as
  * pg_stat_activity would show it to "viewer": its state, idle time,
- * transaction age and query only if viewer may see them (InvalidOid: nobody
- * may), else its pid and user only.  Returns false, appending nothing, when
- * no such session exists any more.
+ * transaction age and query only if viewer may see them, else its pid and
+ * user only.  A message or event meant for a user must name that user as
+ * the viewer (for an event: the user whose statement it is about).
+ * Returns false, appending nothing, when no such session exists any more.
  */
 bool
 sessions_describe(int pid, Oid viewer, StringInfo buf)
@@ -176,7 +182,7 @@ sessions_index_build_phase(int pid)
 
 /*
  * The query pid runs or last ran, clipped, if "viewer" may see it as
- * pg_stat_activity would show it; NULL otherwise.
+ * pg_stat_activity would show it (InvalidOid: the server); NULL otherwise.
  */
 char *
 sessions_query(int pid, Oid viewer)
