@@ -237,8 +237,11 @@ add_alter_table_others(GuardTarget *target, AlterTableStmt *stmt, Oid relid)
 				{
 					PartitionCmd *pc = (PartitionCmd *) cmd->def;
 
-					/* ATExecDetachPartition */
-					if (OidIsValid(relid))
+					/*
+					 * ATExecDetachPartition; CONCURRENTLY refuses a parent
+					 * with a default partition before it locks that
+					 */
+					if (OidIsValid(relid) && !MG_DETACH_CONCURRENT(pc))
 						add_relid(target, get_default_partition_oid(relid),
 								  AccessExclusiveLock);
 					add_relid(target, rangevar_relid(pc->name),
