@@ -218,6 +218,22 @@ cic_cleanup_queue(const Oid *indexids, int n, bool only_if_ccold,
 
 	if (cleanup == NULL || n == 0)
 		return;
+
+	/*
+	 * Log mode observes and changes nothing, not even the background worker
+	 * slots others may need: the invalid index is only recorded, by OID (no
+	 * catalog access here).  Old indexes REINDEX may have renamed are left
+	 * unmentioned: most of them are fine.
+	 */
+	if (migguard_mode == MIGGUARD_MODE_LOG)
+	{
+		for (i = 0; i < n && !only_if_ccold; i++)
+			registry_add_event("invalid_index", NULL, NULL, statement,
+							   psprintf("the failed build may have left invalid index OID %u (see pg_index.indisvalid); in log mode migguard leaves it",
+										indexids[i]));
+		return;
+	}
+
 	LWLockAcquire(cleanup->lock, LW_EXCLUSIVE);
 	for (i = 0; i < n; i++)
 	{

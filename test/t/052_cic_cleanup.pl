@@ -59,12 +59,23 @@ $node->safe_psql('postgres',
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	'CREATE UNIQUE INDEX CONCURRENTLY t_log_key ON t (id)');
 like($stderr, qr/could not create unique index "t_log_key"/, 'a build fails in log mode');
-ok(wait_event('invalid_index', '%t_log_key%only in enforce mode%'),
+my $oid = $node->safe_psql('postgres', q{SELECT 't_log_key'::regclass::oid});
+ok(wait_event('invalid_index', "%invalid index OID $oid %in log mode migguard leaves it"),
 	'the invalid index it left is reported');
 is(exists_index('t_log_key'), '1', 'and not dropped in log mode');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'migguard cleanup%'}),
+	'0', 'no cleanup worker was started for it');
+
+# warn mode, like enforce with migguard.cic_cleanup off, reports it by name
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SET migguard.mode = warn; CREATE UNIQUE INDEX CONCURRENTLY t_warn_key ON t (id)});
+ok(wait_event('invalid_index', '%public.t_warn_key%only in enforce mode%'),
+	'in warn mode the invalid index is reported by name');
+is(exists_index('t_warn_key'), '1', 'and not dropped');
 $node->safe_psql('postgres', q{
 SET migguard.mode = off;
-DROP INDEX t_log_key;
+DROP INDEX t_log_key, t_warn_key;
 ALTER SYSTEM RESET migguard.mode; SELECT pg_reload_conf();
 });
 
@@ -76,7 +87,7 @@ $user->query_safe('BEGIN; SELECT count(*) FROM t');
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	'CREATE UNIQUE INDEX CONCURRENTLY t_key ON t (id)');
 like($stderr, qr/could not create unique index "t_key"/, 'a unique build fails');
-my $oid = $node->safe_psql('postgres', q{SELECT 't_key'::regclass::oid});
+$oid = $node->safe_psql('postgres', q{SELECT 't_key'::regclass::oid});
 ok(wait_event('cleanup_retry', "index OID $oid: gave way%"),
 	'the cleanup, waiting for the user\'s transaction, gives way');
 is(exists_index('t_key'), '1', 'the invalid index is still there meanwhile');
