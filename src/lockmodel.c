@@ -272,6 +272,9 @@ replaced_view(RangeVar *view)
 	Oid			nspid;
 	List	   *path;
 
+	/* a temporary view replaces only a temporary one, never guarded */
+	if (view->relpersistence == RELPERSISTENCE_TEMP)
+		return InvalidOid;
 	if (view->schemaname != NULL)
 		nspid = get_namespace_oid(view->schemaname, true);
 	else
@@ -309,7 +312,14 @@ add_tablespace_members(GuardTarget *target, AlterTableMoveAllStmt *stmt)
 	if (orig == dest)
 		return;
 	foreach(lc, stmt->roles)
-		roles = lappend_oid(roles, get_rolespec_oid(lfirst(lc), true));
+	{
+		RoleSpec   *role = (RoleSpec *) lfirst(lc);
+
+		/* PostgreSQL's own "role does not exist" comes first */
+		if (role->roletype == ROLESPEC_PUBLIC)
+			return;
+		roles = lappend_oid(roles, get_rolespec_oid(role, true));
+	}
 
 	classrel = table_open(RelationRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_class_reltablespace, BTEqualStrategyNumber,
