@@ -270,15 +270,30 @@ mg_relation_ownercheck(Oid relid, Oid roleid)
 #endif
 }
 
+/* ---- added by helper "security" (lockmodel.c, cic.c) ---- */
+
+/* AlterTableStmt's object type was "relkind" before PG14. */
+#if PG_VERSION_NUM >= 140000
+#define mg_alter_table_objtype(stmt) ((stmt)->objtype)
+#else
+#define mg_alter_table_objtype(stmt) ((stmt)->relkind)
+#endif
+
+/*
+ * A backend's vacuum status flags (PROC_IS_AUTOVACUUM, ...): in PGPROC from
+ * PG14 on, in PGXACT before.  Caller holds ProcArrayLock.
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_proc_status_flags(proc) ((proc)->statusFlags)
+#else
+#define mg_proc_status_flags(proc) (ProcGlobal->allPgXact[(proc)->pgprocno].vacuumFlags)
+#endif
+
 /* Is proc an autovacuum worker that runs to prevent wraparound? */
 static inline bool
 mg_proc_is_wraparound_autovacuum(PGPROC *proc)
 {
-#if PG_VERSION_NUM >= 140000
-	uint8		flags = proc->statusFlags;
-#else
-	uint8		flags = ProcGlobal->allPgXact[proc->pgprocno].vacuumFlags;
-#endif
+	uint8		flags = mg_proc_status_flags(proc);
 
 #ifdef PROC_VACUUM_FOR_WRAPAROUND
 	return (flags & PROC_IS_AUTOVACUUM) != 0 &&

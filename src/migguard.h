@@ -307,7 +307,9 @@ extern void cic_cleanup_request_shmem(void);
 extern void cic_cleanup_startup_shmem(void);
 extern void cic_cleanup_queue(const Oid *indexids, int n, bool only_if_ccold,
 							  const char *statement);
+extern long cic_cleanup_kick(void);
 PGDLLEXPORT void migguard_cleanup_main(Datum main_arg);
+PGDLLEXPORT void migguard_cleanup_launcher_main(Datum main_arg);
 
 /* ---- other sessions, as pg_stat_activity shows them (sessions.c) ---- */
 
