@@ -254,4 +254,13 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
+/* ---- helper "plan": the statement plan and the bypass ---- */
+
+/* This backend's local transaction id: moved into MyProc->vxid in PG17. */
+#if PG_VERSION_NUM >= 170000
+#define mg_my_lxid() (MyProc->vxid.lxid)
+#else
+#define mg_my_lxid() (MyProc->lxid)
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * rules.c
- *		The rule catalog, the levels in force, and the bypass.
+ *		The rule catalog and the levels in force.
  *
  * Each rule is one entry of rule_catalog: its name, default level, what it
  * catches, the safe alternative, and a check (rule_checks.c) over the parse
- * tree and the facts about the relations it touches.  A check appends
+ * tree and the facts about the relations it touches.  The bypass
+ * (migguard.allow) lives in bypass.c.  A check appends
  * violations and never raises an error for what it finds: what a violation
  * becomes (error, warning, log line, bypass) is decided by the hook.
  *
@@ -122,12 +123,9 @@ static const RuleDef rule_catalog[] = {
 
 /* settings */
 static char *rule_levels_string = NULL;
-static char *allow_string = NULL;
-static char *allow_role_string = NULL;
 
 /* parsed forms, published by the assign hooks */
 static RuleLevel *levels_in_force = NULL;	/* NUM_RULES entries, or NULL */
-static bool *rules_allowed = NULL;	/* NUM_RULES entries, or NULL */
 
 const char *
 rule_level_name(RuleLevel level)
@@ -162,8 +160,8 @@ parse_level(const char *name, RuleLevel *level)
 	return true;
 }
 
-static int
-rule_index(const char *name)
+int
+rules_index(const char *name)
 {
 	int			i;
 
@@ -227,7 +225,7 @@ check_rule_levels(char **newval, void **extra, GucSource source)
 			return false;
 		}
 		*colon = '\0';
-		i = rule_index(item);
+		i = rules_index(item);
 		if (i < 0)
 		{
 			GUC_check_errdetail("Unknown rule \"%s\".", item);
@@ -254,47 +252,6 @@ assign_rule_levels(const char *newval, void *extra)
 	levels_in_force = (RuleLevel *) extra;
 }
 
-/* "index_not_concurrent, alter_type_rewrite" */
-static bool
-check_allow(char **newval, void **extra, GucSource source)
-{
-	char	   *raw = pstrdup(*newval);
-	List	   *items;
-	ListCell   *lc;
-	bool	   *allowed;
-
-	if (!SplitIdentifierString(raw, ',', &items))
-	{
-		GUC_check_errdetail("List syntax is invalid.");
-		return false;
-	}
-	allowed = (bool *) mg_guc_malloc(NUM_RULES * sizeof(bool));
-	if (allowed == NULL)
-		return false;
-	memset(allowed, 0, NUM_RULES * sizeof(bool));
-	foreach(lc, items)
-	{
-		int			i = rule_index((char *) lfirst(lc));
-
-		if (i < 0)
-		{
-			GUC_check_errdetail("Unknown rule \"%s\".", (char *) lfirst(lc));
-			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
-			free(allowed);
-			return false;
-		}
-		allowed[i] = true;
-	}
-	*extra = allowed;
-	return true;
-}
-
-static void
-assign_allow(const char *newval, void *extra)
-{
-	rules_allowed = (bool *) extra;
-}
-
 void
 rules_define_settings(void)
 {
@@ -308,53 +265,7 @@ rules_define_settings(void)
 							   GUC_LIST_INPUT,
 							   check_rule_levels, assign_rule_levels, NULL);
 
-	DefineCustomStringVariable("migguard.allow",
-							   "Rules whose violations this session accepts.",
-							   "Honoured for superusers and members of the role "
-							   "named by migguard.allow_role; anyone else who "
-							   "breaks an allowed rule gets a permission error.",
-							   &allow_string,
-							   "",
-							   PGC_USERSET,
-							   GUC_LIST_INPUT,
-							   check_allow, assign_allow, NULL);
-
-	DefineCustomStringVariable("migguard.allow_role",
-							   "Role whose members may bypass rules with migguard.allow.",
-							   "Empty: only superusers may.",
-							   &allow_role_string,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   NULL, NULL, NULL);
-}
-
-/*
- * May this session bypass "rule"?  Returns false when the rule is not in
- * migguard.allow; raises a permission error when it is, but the user may
- * not use the bypass.
- */
-bool
-rules_bypassed(const char *rule)
-{
-	int			i = rule_index(rule);
-	Oid			role;
-
-	if (i < 0 || rules_allowed == NULL || !rules_allowed[i])
-		return false;
-	if (superuser())
-		return true;
-	role = (allow_role_string && allow_role_string[0]) ?
-		get_role_oid(allow_role_string, true) : InvalidOid;
-	if (OidIsValid(role) && is_member_of_role(GetUserId(), role))
-		return true;
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to bypass migguard rule \"%s\"", rule),
-			 errdetail("migguard.allow is honoured only for superusers and members of the role named by migguard.allow_role."),
-			 errhint("Ask an administrator to run the statement, or to grant you membership in the role named by migguard.allow_role.")));
-	return false;				/* keep compiler quiet */
+	bypass_define_settings();
 }
 
 /* ---- helpers for the checks ---- */

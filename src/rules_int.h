@@ -34,6 +34,7 @@ struct RuleDef
 };
 
 /* rules.c */
+extern int	rules_index(const char *name);
 extern void rule_violation(RuleContext *ctx, const RelFacts *facts,
 						   char *message, char *detail, char *hint);
 extern char *rule_detail(RuleContext *ctx, const RelFacts *facts,
@@ -41,6 +42,9 @@ extern char *rule_detail(RuleContext *ctx, const RelFacts *facts,
 extern char *rule_hint(RuleContext *ctx, const char *safe_way);
 extern char *rows_phrase(const RelFacts *facts);
 extern char *qualified_relname(const RelFacts *facts);
+
+/* bypass.c */
+extern void bypass_define_settings(void);
 
 /* rule_checks.c: one function per rule */
 extern void rule_checks_reset(void);
