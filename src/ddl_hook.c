@@ -11,6 +11,7 @@
 #include "migguard.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "parser/scansup.h"
 #include "tcop/utility.h"
 
@@ -173,10 +174,13 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 	/*
 	 * Statements PostgreSQL generates itself are covered by the statement
 	 * that caused them.  In an aborted transaction the statement will fail
-	 * anyway, and catalog access is not allowed.
+	 * anyway, and catalog access is not allowed.  On a hot standby every
+	 * decision is PostgreSQL's: its read-only error comes first, and no
+	 * DDL can run there to be guarded.
 	 */
 	if (migguard_mode != MIGGUARD_MODE_OFF &&
 		context != PROCESS_UTILITY_SUBCOMMAND &&
+		!RecoveryInProgress() &&
 		registry_attached() &&
 		IsTransactionState() &&
 		!IsAbortedTransactionBlockState())
