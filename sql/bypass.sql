@@ -45,8 +45,9 @@ DROP INDEX CONCURRENTLY bp_big_v_idx;
 -- other roles: only members of migguard.allow_role
 CREATE ROLE bp_dev;
 CREATE ROLE bp_migrator;
-GRANT ALL ON bp_big TO bp_dev, bp_migrator;
-ALTER TABLE bp_big OWNER TO bp_migrator;
+CREATE ROLE bp_owners;
+GRANT bp_owners TO bp_dev, bp_migrator;
+ALTER TABLE bp_big OWNER TO bp_owners;                  -- both may ALTER it
 SET ROLE bp_dev;
 SET migguard.allow_role = 'bp_migrator';                -- superuser only
 SET migguard.rule_levels = '';                          -- superuser only
@@ -107,4 +108,4 @@ SELECT action, rule, relation FROM migguard.events
 
 DROP TABLE bp_big;
 DROP FUNCTION bp_build_index(), bp_build_index_allowed();
-DROP ROLE bp_dev, bp_migrator, bp_super;
+DROP ROLE bp_dev, bp_migrator, bp_owners, bp_super;

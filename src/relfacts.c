@@ -234,6 +234,28 @@ relfacts_gather(Oid relid, RelFacts *facts)
 }
 
 /*
+ * Bytes and estimated rows of relid and every relation that inherits from
+ * it (partitions, inheritance children, at every level): what an ALTER
+ * that recurses processes.  A stat() per segment of each, so asked only
+ * when a rule needs the size.
+ */
+void
+relfacts_tree(Oid relid, int64 *bytes, double *rows)
+{
+	List	   *members = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
+
+	*bytes = 0;
+	*rows = 0;
+	foreach(lc, members)
+	{
+		CHECK_FOR_INTERRUPTS();
+		leaf_size(lfirst_oid(lc), bytes, rows);
+	}
+	list_free(members);
+}
+
+/*
  * Relations no rule about locks applies to: private ones, ones this
  * transaction created (nobody else can see them yet), and empty ones.
  */
