@@ -70,6 +70,8 @@ extern char *relfacts_format_size(int64 bytes);
 extern char *relfacts_relation_name(Oid relid);
 extern bool relfacts_exempt(const RelFacts *facts);
 extern void relfacts_tree(Oid relid, int64 *bytes, double *rows);
+extern List *relfacts_indexes(Oid relid);
+extern Oid	relfacts_am(Oid relid);
 
 /* ---- the rule catalog (rules.c) ---- */
 

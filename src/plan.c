@@ -149,6 +149,40 @@ plan_effect_hazardous(PlanEffect *e)
 	return e->large && !e->exempt;
 }
 
+/* The first hazardous effect judged by rule, or NULL. */
+PlanEffect *
+plan_first_hazard(StmtPlan *plan, const char *rule)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->effects)
+	{
+		PlanEffect *e = (PlanEffect *) lfirst(lc);
+
+		if (e->rule && strcmp(e->rule, rule) == 0 && plan_effect_hazardous(e))
+			return e;
+	}
+	return NULL;
+}
+
+/* The largest hazardous effect judged by rule (a domain reaches many). */
+PlanEffect *
+plan_largest_hazard(StmtPlan *plan, const char *rule)
+{
+	PlanEffect *largest = NULL;
+	ListCell   *lc;
+
+	foreach(lc, plan->effects)
+	{
+		PlanEffect *e = (PlanEffect *) lfirst(lc);
+
+		if (e->rule && strcmp(e->rule, rule) == 0 && plan_effect_hazardous(e) &&
+			(largest == NULL || e->bytes > largest->bytes))
+			largest = e;
+	}
+	return largest;
+}
+
 /* May the current user run DDL on relid (PostgreSQL's ownership check)? */
 bool
 plan_may_own(Oid relid)
@@ -298,21 +332,21 @@ plan_drop_index(StmtPlan *plan, DropStmt *stmt)
 static bool
 has_clustered_index(Oid relid)
 {
-	Relation	indrel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	bool		found = false;
+	ListCell   *lc;
 
-	indrel = table_open(IndexRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = ((Form_pg_index) GETSTRUCT(tup))->indisclustered;
-	systable_endscan(scan);
-	table_close(indrel, AccessShareLock);
-	return found;
+	foreach(lc, relfacts_indexes(relid))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		bool		clustered;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		clustered = ((Form_pg_index) GETSTRUCT(tup))->indisclustered;
+		ReleaseSysCache(tup);
+		if (clustered)
+			return true;
+	}
+	return false;
 }
 
 /* Tables reached by REINDEX SCHEMA / DATABASE / SYSTEM, CLUSTER, VACUUM. */

@@ -92,6 +92,8 @@ extern PlanEffect *plan_add_effect(StmtPlan *plan, PlanEffectKind kind,
 								   bool recurses, Node *cmd, char *what);
 extern void plan_measure(PlanEffect *effect);
 extern bool plan_effect_hazardous(PlanEffect *effect);
+extern PlanEffect *plan_first_hazard(StmtPlan *plan, const char *rule);
+extern PlanEffect *plan_largest_hazard(StmtPlan *plan, const char *rule);
 extern bool plan_may_own(Oid relid);
 extern const char *plan_lock_name(LOCKMODE mode);
 extern const char *plan_lock_blocks(LOCKMODE mode);

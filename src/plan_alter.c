@@ -354,41 +354,45 @@ plan_add_constraint(AlterState *st, AlterTableCmd *cmd)
 	}
 }
 
-/* An index on rel whose definition after "USING" reads like this one's. */
+/* Is index unique, and valid (usable)? */
+static bool
+index_flags(Oid indexid, bool *unique)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+	bool		valid;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	*unique = ((Form_pg_index) GETSTRUCT(tup))->indisunique;
+	valid = ((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+	ReleaseSysCache(tup);
+	return valid;
+}
+
+/*
+ * An index on relid whose definition after "USING" reads like this one's
+ * (CompareIndexInfo's question, asked of the deparsed definitions, which
+ * name columns rather than number them).
+ */
 static bool
 has_matching_index(Oid relid, const char *using_part, bool unique)
 {
-	List	   *indexes = NIL;
-	Relation	indrel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
 	ListCell   *lc;
-	bool		found = false;
 
-	indrel = table_open(IndexRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	foreach(lc, relfacts_indexes(relid))
 	{
-		Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+		bool		its_unique;
+		char	   *def;
+		char	   *u;
 
-		if (idx->indisunique == unique && idx->indisvalid)
-			indexes = lappend_oid(indexes, idx->indexrelid);
-	}
-	systable_endscan(scan);
-	table_close(indrel, AccessShareLock);
-
-	foreach(lc, indexes)
-	{
-		char	   *def = pg_get_indexdef_string(lfirst_oid(lc));
-		char	   *u = strstr(def, " USING ");
-
+		if (!index_flags(lfirst_oid(lc), &its_unique) || its_unique != unique)
+			continue;
+		def = pg_get_indexdef_string(lfirst_oid(lc));
+		u = strstr(def, " USING ");
 		if (u && strcmp(u, using_part) == 0)
-			found = true;
+			return true;
 	}
-	return found;
+	return false;
 }
 
 /*
@@ -443,42 +447,21 @@ plan_attach(AlterState *st, AlterTableCmd *cmd)
 	}
 
 	/* the parent's indexes the partition lacks are built on it */
+	foreach(lc, relfacts_indexes(st->relid))
 	{
-		Relation	indrel = table_open(IndexRelationId, AccessShareLock);
-		SysScanDesc scan;
-		ScanKeyData key;
-		HeapTuple	tup;
-		List	   *indexes = NIL;
-		List	   *unique = NIL;
-		ListCell   *uc;
+		Oid			indexid = lfirst_oid(lc);
+		bool		unique = false;
+		char	   *def = pg_get_indexdef_string(indexid);
+		char	   *u = strstr(def, " USING ");
 
-		ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(st->relid));
-		scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
-
-			indexes = lappend_oid(indexes, idx->indexrelid);
-			unique = lappend_int(unique, idx->indisunique);
-		}
-		systable_endscan(scan);
-		table_close(indrel, AccessShareLock);
-
-		forboth(lc, indexes, uc, unique)
-		{
-			Oid			indexid = lfirst_oid(lc);
-			char	   *def = pg_get_indexdef_string(indexid);
-			char	   *u = strstr(def, " USING ");
-
-			if (u == NULL || has_matching_index(partid, u, lfirst_int(uc) != 0))
-				continue;
-			effect(st, EFFECT_INDEX_BUILD, "index_not_concurrent", part,
-				   subparted, cmd,
-				   psprintf("ATTACH PARTITION: the partition lacks index %s of the parent, which is built on it",
-							quote_identifier(get_rel_name(indexid))),
-				   def)->objid = indexid;
-		}
+		index_flags(indexid, &unique);
+		if (u == NULL || has_matching_index(partid, u, unique))
+			continue;
+		effect(st, EFFECT_INDEX_BUILD, "index_not_concurrent", part,
+			   subparted, cmd,
+			   psprintf("ATTACH PARTITION: the partition lacks index %s of the parent, which is built on it",
+						quote_identifier(get_rel_name(indexid))),
+			   def)->objid = indexid;
 	}
 }
 
@@ -504,21 +487,6 @@ plan_set_tablespace(AlterState *st, AlterTableCmd *cmd)
 					quote_identifier(cmd->name)),
 		   cmd->name);
 }
-
-#ifdef MG_HAVE_SET_ACCESS_METHOD
-static Oid
-relation_am(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			am;
-
-	if (!HeapTupleIsValid(tup))
-		return InvalidOid;
-	am = ((Form_pg_class) GETSTRUCT(tup))->relam;
-	ReleaseSysCache(tup);
-	return am;
-}
-#endif
 
 #ifdef MG_HAVE_SET_EXPRESSION
 static char
@@ -575,7 +543,7 @@ plan_cmd(AlterState *st, AlterTableCmd *cmd)
 #ifdef MG_HAVE_SET_ACCESS_METHOD
 		case AT_SetAccessMethod:
 			if (cmd->name == NULL ||
-				get_table_am_oid(cmd->name, true) != relation_am(st->relid))
+				get_table_am_oid(cmd->name, true) != relfacts_am(st->relid))
 				effect(st, EFFECT_REWRITE, "set_access_method_rewrite", NULL, false, cmd,
 					   psprintf("SET ACCESS METHOD %s: the table is rewritten",
 								cmd->name ? quote_identifier(cmd->name) : "DEFAULT"),

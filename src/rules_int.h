@@ -75,6 +75,9 @@ extern void check_detach_partition_blocking(Node *stmt, RuleContext *ctx);
 extern void check_domain_check_validating(Node *stmt, RuleContext *ctx);
 extern void check_domain_not_null_scan(Node *stmt, RuleContext *ctx);
 
+/* rule_checks_table.c: whole-table work (plan readers) */
+/* (declared above with the other plan readers) */
+
 /* rule_checks_app.c: the rules about application compatibility */
 extern void check_invalid_index_skipped(Node *stmt, RuleContext *ctx);
 extern void check_add_column_json(Node *stmt, RuleContext *ctx);

@@ -249,10 +249,10 @@ column_type_change(Oid relid, AlterTableCmd *cmd, TypeChange *change)
 
 /* Does the stored expression tree (pg_index.indexprs/indpred) use attnum? */
 static bool
-stored_expr_uses(HeapTuple tup, int attno, Relation catrel, AttrNumber attnum)
+stored_expr_uses(HeapTuple indextup, int attno, AttrNumber attnum)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tup, attno, RelationGetDescr(catrel), &isnull);
+	Datum		d = SysCacheGetAttr(INDEXRELID, indextup, attno, &isnull);
 	Bitmapset  *attrs = NULL;
 
 	if (isnull)
@@ -271,38 +271,29 @@ stored_expr_uses(HeapTuple tup, int attno, Relation catrel, AttrNumber attnum)
 List *
 indexes_rebuilt_by_type_change(Oid relid, const TypeChange *change)
 {
-	Relation	indrel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
 	List	   *rebuilt = NIL;
+	ListCell   *lc;
 
-	indrel = table_open(IndexRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	foreach(lc, relfacts_indexes(relid))
 	{
-		Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+		Oid			indexid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+		Form_pg_index idx;
 		bool		rebuild = false;
 		bool		isnull;
 		oidvector  *indclass;
 		oidvector  *indcoll;
-		Oid			am = InvalidOid;
-		HeapTuple	ctup;
+		Oid			am = relfacts_am(indexid);
 		int			i;
 
 		CHECK_FOR_INTERRUPTS();
-		ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(idx->indexrelid));
-		if (HeapTupleIsValid(ctup))
-		{
-			am = ((Form_pg_class) GETSTRUCT(ctup))->relam;
-			ReleaseSysCache(ctup);
-		}
-		indclass = (oidvector *) DatumGetPointer(heap_getattr(tup, Anum_pg_index_indclass,
-															  RelationGetDescr(indrel), &isnull));
-		indcoll = (oidvector *) DatumGetPointer(heap_getattr(tup, Anum_pg_index_indcollation,
-															 RelationGetDescr(indrel), &isnull));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
+																 Anum_pg_index_indclass, &isnull));
+		indcoll = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tup,
+																Anum_pg_index_indcollation, &isnull));
 		for (i = 0; i < idx->indnkeyatts && !rebuild; i++)
 		{
 			Oid			oldopc = indclass->values[i];
@@ -321,14 +312,13 @@ indexes_rebuilt_by_type_change(Oid relid, const TypeChange *change)
 		}
 		if (!rebuild &&
 			(change->newtype != change->oldtype || change->newcoll != change->oldcoll) &&
-			(stored_expr_uses(tup, Anum_pg_index_indexprs, indrel, change->attnum) ||
-			 stored_expr_uses(tup, Anum_pg_index_indpred, indrel, change->attnum)))
+			(stored_expr_uses(tup, Anum_pg_index_indexprs, change->attnum) ||
+			 stored_expr_uses(tup, Anum_pg_index_indpred, change->attnum)))
 			rebuild = true;
+		ReleaseSysCache(tup);
 		if (rebuild)
-			rebuilt = lappend_oid(rebuilt, idx->indexrelid);
+			rebuilt = lappend_oid(rebuilt, indexid);
 	}
-	systable_endscan(scan);
-	table_close(indrel, AccessShareLock);
 	return rebuilt;
 }
 
