@@ -387,8 +387,8 @@ has_matching_index(Oid relid, const char *using_part, bool unique)
 
 		if (!index_flags(lfirst_oid(lc), &its_unique) || its_unique != unique)
 			continue;
-		def = pg_get_indexdef_string(lfirst_oid(lc));
-		u = strstr(def, " USING ");
+		def = index_definition(lfirst_oid(lc));
+		u = def ? strstr(def, " USING ") : NULL;
 		if (u && strcmp(u, using_part) == 0)
 			return true;
 	}
@@ -451,17 +451,17 @@ plan_attach(AlterState *st, AlterTableCmd *cmd)
 	{
 		Oid			indexid = lfirst_oid(lc);
 		bool		unique = false;
-		char	   *def = pg_get_indexdef_string(indexid);
-		char	   *u = strstr(def, " USING ");
+		char	   *def = index_definition(indexid);
+		char	   *u = def ? strstr(def, " USING ") : NULL;
 
 		index_flags(indexid, &unique);
-		if (u == NULL || has_matching_index(partid, u, unique))
+		if (u != NULL && has_matching_index(partid, u, unique))
 			continue;
 		effect(st, EFFECT_INDEX_BUILD, "index_not_concurrent", part,
 			   subparted, cmd,
 			   psprintf("ATTACH PARTITION: the partition lacks index %s of the parent, which is built on it",
 						quote_identifier(get_rel_name(indexid))),
-			   def)->objid = indexid;
+			   u)->objid = indexid;
 	}
 }
 
@@ -585,6 +585,36 @@ plan_cmd(AlterState *st, AlterTableCmd *cmd)
 	}
 }
 
+/* Does any subcommand recurse to inheritors (ATSimpleRecursion & co.)? */
+static bool
+recursing_command(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		switch (((AlterTableCmd *) lfirst(lc))->subtype)
+		{
+			case AT_AttachPartition:
+			case AT_DetachPartition:
+			case AT_SetTableSpace:
+			case AT_SetLogged:
+			case AT_SetUnLogged:
+#ifdef MG_HAVE_SET_ACCESS_METHOD
+			case AT_SetAccessMethod:
+#endif
+			case AT_ClusterOn:
+			case AT_DropCluster:
+			case AT_ReplicaIdentity:
+			case AT_ChangeOwner:
+				continue;
+			default:
+				return true;
+		}
+	}
+	return false;
+}
+
 /* The inheritors ALTER reaches, listed for explain(). */
 static void
 list_inheritors(AlterState *st)
@@ -651,6 +681,6 @@ plan_alter_table(StmtPlan *plan, AlterTableStmt *stmt, Oid relid,
 	}
 	plan->effects = kept;
 
-	if (pctx->expand && st.recurse)
+	if (pctx->expand && st.recurse && recursing_command(stmt))
 		list_inheritors(&st);
 }

@@ -23,6 +23,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_type.h"
@@ -202,16 +203,24 @@ check_index_not_concurrent(Node *stmt, RuleContext *ctx)
 	if (!IsA(e->cmd, IndexStmt))
 	{
 		/* ATTACH PARTITION building an index the partition lacks */
-		const char *def = e->subject;
-		const char *using = strstr(def, " USING ");
+		bool		unique = false;
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(e->objid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			unique = ((Form_pg_index) GETSTRUCT(tup))->indisunique;
+			ReleaseSysCache(tup);
+		}
 
 		rule_violation(ctx, &e->facts,
 					   psprintf("ATTACH PARTITION would build an index on large table \"%s\" under an ACCESS EXCLUSIVE lock",
 								e->facts.relname),
 					   rule_detail(ctx, &e->facts, psprintf("%s.", e->what)),
-					   rule_hint(ctx, psprintf("Build it on the partition first without blocking writes: CREATE %sINDEX CONCURRENTLY ON %s%s; then ATTACH PARTITION uses it.",
-											   strncmp(def, "CREATE UNIQUE", 13) == 0 ? "UNIQUE " : "",
-											   qualified_relname(&e->facts), using)));
+					   rule_hint(ctx, e->subject ?
+								 psprintf("Build it on the partition first without blocking writes: CREATE %sINDEX CONCURRENTLY ON %s%s; then ATTACH PARTITION uses it.",
+										  unique ? "UNIQUE " : "",
+										  qualified_relname(&e->facts), e->subject) :
+								 psprintf("Build the index of the parent on the partition first with CREATE INDEX CONCURRENTLY; then ATTACH PARTITION uses it.")));
 		return;
 	}
 	if (e->facts.relkind == RELKIND_PARTITIONED_TABLE)
@@ -418,21 +427,21 @@ check_alter_type_rebuild(Node *stmt, RuleContext *ctx)
 	rel = qualified_relname(&e->facts);
 	if (e->kind == EFFECT_INDEX_BUILD)
 	{
-		char	   *def = pg_get_indexdef_string(e->objid);
-		char	   *safe = insert_after_keyword(def, "index", "CONCURRENTLY");
+		char	   *def = index_definition(e->objid);
+		char	   *safe = def ? insert_after_keyword(def, "index", "CONCURRENTLY") : NULL;
 
 		hint = psprintf("Drop the index first, change the type, then build the index again without blocking writes: DROP INDEX CONCURRENTLY %s; %s; %s;",
 						relfacts_relation_name(e->objid), ctx->stmt_text,
-						safe ? safe : def);
+						safe ? safe : "CREATE INDEX CONCURRENTLY ... (the same definition)");
 	}
 	else
 	{
 		char	   *name = (char *) quote_identifier(get_constraint_name(e->objid));
-		char	   *def = TextDatumGetCString(DirectFunctionCall1(pg_get_constraintdef,
-																  ObjectIdGetDatum(e->objid)));
+		char	   *def = constraint_definition(e->objid);
 
 		hint = psprintf("Drop the constraint first, change the type, then add it again and validate it without blocking writes: ALTER TABLE %s DROP CONSTRAINT %s; %s; ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID; ALTER TABLE %s VALIDATE CONSTRAINT %s;",
-						rel, name, ctx->stmt_text, rel, name, def, rel, name);
+						rel, name, ctx->stmt_text, rel, name,
+						def ? def : "CHECK (...)", rel, name);
 	}
 	rule_violation(ctx, &e->facts,
 				   psprintf("changing the type of column \"%s\" would %s on large table \"%s\" under an ACCESS EXCLUSIVE lock",

@@ -120,5 +120,7 @@ extern bool partition_bound_implied_by_checks(Oid parentid, Oid partid,
 											  PartitionBoundSpec *bound,
 											  char **constraint_sql);
 extern bool relation_write_locked_by_me(Oid relid);
+extern char *index_definition(Oid indexid);
+extern char *constraint_definition(Oid conid);
 
 #endif							/* MIGGUARD_RULES_INT_H */

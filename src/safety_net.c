@@ -194,7 +194,11 @@ net_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		return;
 	cls = (Form_pg_class) GETSTRUCT(tup);
 
-	if (cls->relkind == RELKIND_INDEX)
+	/*
+	 * An index created over old storage (ALTER COLUMN TYPE reusing an index
+	 * its type change leaves valid: TryReuseIndex) builds nothing.
+	 */
+	if (cls->relkind == RELKIND_INDEX && cls->relfilenode == objectId)
 	{
 		HeapTuple	itup = own_new_row(IndexRelationId, IndexRelidIndexId,
 									   Anum_pg_index_indexrelid, objectId);

@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/partition.h"
 #include "catalog/pg_attribute.h"
@@ -55,6 +56,7 @@
 #include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -462,6 +464,103 @@ not_null_implied_by_checks(Oid relid, AttrNumber attnum)
 }
 
 /*
+ * PostgreSQL's deparsers (pg_get_indexdef, pg_get_constraintdef,
+ * deparse_context_for) open the table with ACCESS SHARE, which would stay
+ * until the end of the transaction and set up a lock upgrade for the very
+ * statement being judged.  So a definition is deparsed inside a
+ * subtransaction that is rolled back, which releases the lock, and only
+ * when the lock is free at once (no waiting behind anyone); otherwise the
+ * caller gets NULL and words its hint without the definition.
+ */
+typedef char *(*DeparseFn) (void *arg);
+
+static char *
+deparse_released(Oid relid, DeparseFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		if (ConditionalLockRelationOid(relid, AccessShareLock))
+		{
+			char	   *text = fn(arg);
+
+			MemoryContextSwitchTo(oldcxt);
+			result = pstrdup(text);
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		result = NULL;
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return result;
+}
+
+static char *
+indexdef_fn(void *arg)
+{
+	return pg_get_indexdef_string(*(Oid *) arg);
+}
+
+static char *
+constraintdef_fn(void *arg)
+{
+	return TextDatumGetCString(DirectFunctionCall1(pg_get_constraintdef,
+												   ObjectIdGetDatum(*(Oid *) arg)));
+}
+
+/* "CREATE INDEX name ON t USING btree (c)", or NULL (see above). */
+char *
+index_definition(Oid indexid)
+{
+	Oid			relid = IndexGetRelation(indexid, true);
+
+	if (!OidIsValid(relid))
+		return NULL;
+	return deparse_released(relid, indexdef_fn, &indexid);
+}
+
+/* "CHECK ((length(c) < 100))", or NULL (see above). */
+char *
+constraint_definition(Oid conid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conid));
+	Oid			relid;
+
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	relid = ((Form_pg_constraint) GETSTRUCT(tup))->conrelid;
+	ReleaseSysCache(tup);
+	return deparse_released(relid, constraintdef_fn, &conid);
+}
+
+typedef struct BoundDeparse
+{
+	Node	   *expr;
+	const char *relname;
+	Oid			relid;
+} BoundDeparse;
+
+static char *
+bound_fn(void *arg)
+{
+	BoundDeparse *b = (BoundDeparse *) arg;
+
+	return deparse_expression(b->expr, deparse_context_for(b->relname, b->relid),
+							  false, false);
+}
+
+/*
  * Can the bound be transformed without running anything?  The server
  * computes every bound value that is not a literal (evaluate_expr), and
  * casts a literal with the key type's cast functions, which a user may
@@ -560,11 +659,14 @@ partition_bound_implied_by_checks(Oid parentid, Oid partid,
 		quals = map_partition_varattnos(quals, 1, part, parent);
 		implied = predicate_implied_by(quals, known_constraints(partid), true);
 		if (!implied && constraint_sql != NULL)
-			*constraint_sql =
-				deparse_expression((Node *) linitial(quals),
-								   deparse_context_for(RelationGetRelationName(part),
-													   partid),
-								   false, false);
+		{
+			BoundDeparse b;
+
+			b.expr = (Node *) linitial(quals);
+			b.relname = RelationGetRelationName(part);
+			b.relid = partid;
+			*constraint_sql = deparse_released(partid, bound_fn, &b);
+		}
 		free_parsestate(pstate);
 	}
 	RelationClose(part);
