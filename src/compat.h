@@ -254,6 +254,22 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
+/* ---- added by the transaction guard (lead) ---- */
+
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+
+/* Does roleid own the relation? */
+static inline bool
+mg_relation_ownercheck(Oid relid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, roleid);
+#else
+	return pg_class_ownercheck(relid, roleid);
+#endif
+}
+
 /* ---- helper "plan": the statement plan and the bypass ---- */
 
 /* This backend's local transaction id: moved into MyProc->vxid in PG17. */
@@ -263,13 +279,11 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_my_lxid() (MyProc->lxid)
 #endif
 
-/* Ownership checks: one function per catalog until PG16. */
+/* Ownership checks of other catalogs (relations: mg_relation_ownercheck). */
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_namespace_d.h"
 #include "catalog/pg_type_d.h"
-#define mg_rel_ownercheck(relid, roleid) \
-	object_ownercheck(RelationRelationId, (relid), (roleid))
 #define mg_type_ownercheck(typid, roleid) \
 	object_ownercheck(TypeRelationId, (typid), (roleid))
 #define mg_namespace_ownercheck(nspid, roleid) \
@@ -277,7 +291,6 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_database_ownercheck(dbid, roleid) \
 	object_ownercheck(DatabaseRelationId, (dbid), (roleid))
 #else
-#define mg_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #define mg_type_ownercheck(typid, roleid) pg_type_ownercheck((typid), (roleid))
 #define mg_namespace_ownercheck(nspid, roleid) \
 	pg_namespace_ownercheck((nspid), (roleid))

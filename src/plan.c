@@ -187,7 +187,7 @@ plan_largest_hazard(StmtPlan *plan, const char *rule)
 bool
 plan_may_own(Oid relid)
 {
-	return superuser() || mg_rel_ownercheck(relid, GetUserId());
+	return superuser() || mg_relation_ownercheck(relid, GetUserId());
 }
 
 /* ... or maintenance (VACUUM, CLUSTER, REINDEX, REFRESH; PG17: MAINTAIN)? */
