@@ -64,6 +64,7 @@ typedef struct RelFacts
 } RelFacts;
 
 extern bool relfacts_get(Oid relid, RelFacts *facts);
+extern bool relfacts_identify(Oid relid, RelFacts *facts);
 extern void relfacts_remember(void);
 extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);

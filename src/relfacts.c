@@ -158,6 +158,7 @@ relfacts_forget(void)
 }
 
 static bool relfacts_gather(Oid relid, RelFacts *facts);
+static bool relfacts_gather_what(Oid relid, RelFacts *facts, bool measure);
 
 /*
  * The facts about relid.  Returns false when the relation does not exist
@@ -189,8 +190,24 @@ relfacts_get(Oid relid, RelFacts *facts)
 	return true;
 }
 
+/*
+ * What a relation is, without its size: name, kind, temporary, created in
+ * this transaction.  No stat(): for rules about names, not sizes.
+ */
+bool
+relfacts_identify(Oid relid, RelFacts *facts)
+{
+	return relfacts_gather_what(relid, facts, false);
+}
+
 static bool
 relfacts_gather(Oid relid, RelFacts *facts)
+{
+	return relfacts_gather_what(relid, facts, true);
+}
+
+static bool
+relfacts_gather_what(Oid relid, RelFacts *facts, bool measure)
 {
 	HeapTuple	tup;
 	Form_pg_class cls;
@@ -211,7 +228,7 @@ relfacts_gather(Oid relid, RelFacts *facts)
 	facts->est_rows = cls->reltuples;
 	ReleaseSysCache(tup);
 
-	if (facts->is_temp)
+	if (facts->is_temp || !measure)
 		return true;			/* private to this session: nobody to block */
 
 	if (relkind == RELKIND_PARTITIONED_TABLE ||

@@ -95,7 +95,7 @@ check_add_column_json(Node *stmt, RuleContext *ctx)
 			continue;
 		coldef = (ColumnDef *) cmd->def;
 		if (LookupTypeNameOid(NULL, coldef->typeName, true) != JSONOID ||
-			!relfacts_get(relid, &facts))
+			!relfacts_identify(relid, &facts))
 			continue;
 		rule_violation(ctx, &facts,
 					   psprintf("column \"%s\" of type json has no equality operator and is reparsed on every access",
@@ -151,7 +151,8 @@ check_rename_incompatible(Node *stmt, RuleContext *ctx)
 		RenameStmt *rstmt = (RenameStmt *) stmt;
 		Oid			relid = RangeVarGetRelid(rstmt->relation, NoLock, true);
 
-		if (!OidIsValid(relid) || !relfacts_get(relid, &facts) ||
+		if (!OidIsValid(relid) || !plan_may_own(relid) ||
+			!relfacts_identify(relid, &facts) ||
 			facts.is_temp || facts.created_in_xact)
 			return;
 		rule_violation(ctx, &facts,
@@ -182,7 +183,8 @@ check_drop_incompatible(Node *stmt, RuleContext *ctx)
 			RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
 
 			relid = RangeVarGetRelid(rv, NoLock, true);
-			if (!OidIsValid(relid) || !relfacts_get(relid, &facts) ||
+			if (!OidIsValid(relid) || !plan_may_own(relid) ||
+				!relfacts_get(relid, &facts) ||
 				facts.is_temp || facts.created_in_xact)
 				continue;
 			rule_violation(ctx, &facts,
@@ -199,7 +201,7 @@ check_drop_incompatible(Node *stmt, RuleContext *ctx)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
-		if (cmd->subtype != AT_DropColumn || !relfacts_get(relid, &facts) ||
+		if (cmd->subtype != AT_DropColumn || !relfacts_identify(relid, &facts) ||
 			facts.is_temp || facts.created_in_xact)
 			continue;
 		rule_violation(ctx, &facts,
