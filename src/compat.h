@@ -281,7 +281,7 @@ mg_relation_ownercheck(Oid relid, Oid roleid)
 
 /* Ownership checks of other catalogs (relations: mg_relation_ownercheck). */
 #if PG_VERSION_NUM >= 160000
-#include "catalog/pg_class_d.h"
+#include "catalog/pg_database_d.h"
 #include "catalog/pg_namespace_d.h"
 #include "catalog/pg_type_d.h"
 #define mg_type_ownercheck(typid, roleid) \

@@ -201,7 +201,9 @@ check_drop_incompatible(Node *stmt, RuleContext *ctx)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
-		if (cmd->subtype != AT_DropColumn || !relfacts_identify(relid, &facts) ||
+		if (cmd->subtype != AT_DropColumn ||
+			get_attnum(relid, cmd->name) == InvalidAttrNumber ||
+			!relfacts_identify(relid, &facts) ||
 			facts.is_temp || facts.created_in_xact)
 			continue;
 		rule_violation(ctx, &facts,
