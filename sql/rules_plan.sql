@@ -141,6 +141,11 @@ ALTER TABLE pl_big ALTER COLUMN id TYPE bigint;                     -- must be o
 REINDEX TABLE pl_big;                                               -- must be owner
 CLUSTER pl_big USING pl_big_pk;                                     -- must be owner
 REINDEX SCHEMA public;                                              -- must be owner of schema
+BEGIN;                                                              -- a dry run: nothing judged, nothing locked
+SELECT count(*) AS violations FROM migguard.check('ALTER TABLE pl_big ALTER COLUMN id TYPE bigint; CREATE INDEX ON pl_big (c)');
+SELECT count(*) AS locks FROM pg_locks
+ WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation = 'pl_big'::regclass;
+COMMIT;
 RESET ROLE;
 REINDEX SCHEMA no_such_schema;
 BEGIN;
