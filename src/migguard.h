@@ -97,6 +97,7 @@ typedef struct RuleViolation
 struct StmtPlan;
 extern void rules_define_settings(void);
 extern List *rules_check_plan(struct StmtPlan *plan);
+extern List *rules_check_statement(Node *parsetree, const char *stmt_text);
 extern RuleViolation *rules_violation_for(const char *rule, const RelFacts *facts,
 										  char *message, char *detail,
 										  const char *safe_way);

@@ -392,6 +392,30 @@ rules_violation_for(const char *rule, const RelFacts *facts, char *message,
 }
 
 /*
+ * Plan one statement as the hook does and run every rule over it (the
+ * interface before the plan existed; check() and explain() plan with their
+ * own context).
+ */
+List *
+rules_check_statement(Node *parsetree, const char *stmt_text)
+{
+	PlanContext pctx = {false, false, true};
+	List	   *volatile violations = NIL;
+
+	relfacts_remember();
+	PG_TRY();
+	{
+		violations = rules_check_plan(plan_statement(parsetree, stmt_text, &pctx));
+	}
+	PG_FINALLY();
+	{
+		relfacts_forget();
+	}
+	PG_END_TRY();
+	return violations;
+}
+
+/*
  * Run every rule over one statement's plan.  Returns a list of
  * RuleViolation, in catalog order, leaving out rules whose level in force
  * is off.  A statement PostgreSQL will refuse first is judged by no rule.
