@@ -154,7 +154,12 @@ ROLLBACK;
 BEGIN;
 CLUSTER;                                                            -- not in a transaction block
 ROLLBACK;
+BEGIN;
+VACUUM FULL pl_big;                                                 -- not in a transaction block
+ROLLBACK;
 CREATE INDEX ON no_such_table (x);
+SELECT rule FROM migguard.check(format('REINDEX DATABASE %I', current_database()));
+SELECT count(*) FROM migguard.check('REINDEX DATABASE no_such_database');  -- refused first
 -- REINDEX SCHEMA / DATABASE and a bare CLUSTER judge what they reach
 CREATE SCHEMA pl_quiet;
 CREATE TABLE pl_quiet.t (id int PRIMARY KEY);
