@@ -171,6 +171,17 @@ index_columns(Oid indexid)
 	return cols;
 }
 
+/* A foreign key locks the table it references with SHARE ROW EXCLUSIVE. */
+static void
+lock_referenced(AlterState *st, Constraint *con)
+{
+	Oid			refid = RangeVarGetRelid(con->pktable, NoLock, true);
+
+	if (OidIsValid(refid))
+		plan_add_rel(st->plan, refid, ShareRowExclusiveLock, "referenced",
+					 InvalidOid);
+}
+
 /* ADD COLUMN: ATExecAddColumn, and the constraints written inside it. */
 static void
 plan_add_column(AlterState *st, AlterTableCmd *cmd)
@@ -208,19 +219,13 @@ plan_add_column(AlterState *st, AlterTableCmd *cmd)
 					   coldef->colname);
 				break;
 			case CONSTR_FOREIGN:
-				{
-					Oid			refid = RangeVarGetRelid(con->pktable, NoLock, true);
-
-					if (OidIsValid(refid))
-						plan_add_rel(st->plan, refid, ShareRowExclusiveLock,
-									 "referenced", InvalidOid);
-					effect(st, EFFECT_SCAN, "inline_column_constraint", NULL,
-						   st->relkind == RELKIND_PARTITIONED_TABLE, cmd,
-						   psprintf("ADD COLUMN %s REFERENCES: every row is validated against the referenced table",
-									quote_identifier(coldef->colname)),
-						   coldef->colname);
-					break;
-				}
+				lock_referenced(st, con);
+				effect(st, EFFECT_SCAN, "inline_column_constraint", NULL,
+					   st->relkind == RELKIND_PARTITIONED_TABLE, cmd,
+					   psprintf("ADD COLUMN %s REFERENCES: every row is validated against the referenced table",
+								quote_identifier(coldef->colname)),
+					   coldef->colname);
+				break;
 			default:
 				break;
 		}
@@ -305,11 +310,7 @@ plan_add_constraint(AlterState *st, AlterTableCmd *cmd)
 			break;
 		case CONSTR_FOREIGN:
 			{
-				Oid			refid = RangeVarGetRelid(con->pktable, NoLock, true);
-
-				if (OidIsValid(refid))
-					plan_add_rel(st->plan, refid, ShareRowExclusiveLock,
-								 "referenced", InvalidOid);
+				lock_referenced(st, con);
 				if (!con->skip_validation)
 					effect(st, EFFECT_SCAN, "constraint_validating", NULL,
 						   partitioned, cmd,
