@@ -158,6 +158,8 @@ BEGIN;
 VACUUM FULL pl_big;                                                 -- not in a transaction block
 ROLLBACK;
 CREATE INDEX ON no_such_table (x);
+REINDEX INDEX pl_big;                                               -- not an index
+REINDEX TABLE pl_big_pk;                                            -- not a table
 SELECT rule FROM migguard.check(format('REINDEX DATABASE %I', current_database()));
 SELECT count(*) FROM migguard.check('REINDEX DATABASE no_such_database');  -- refused first
 -- REINDEX SCHEMA / DATABASE and a bare CLUSTER judge what they reach

@@ -436,7 +436,9 @@ plan_reindex(StmtPlan *plan, ReindexStmt *stmt, const PlanContext *pctx)
 				SKIP(plan, "must be owner of index");
 			if (concurrent && refused_in_block(pctx))
 				SKIP(plan, "cannot run inside a transaction block");
-			rel = plan_add_rel(plan, IndexGetRelation(relid, false), lockmode,
+			if (!OidIsValid(IndexGetRelation(relid, true)))
+				SKIP(plan, "not an index");
+			rel = plan_add_rel(plan, IndexGetRelation(relid, true), lockmode,
 							   "table of the index", InvalidOid);
 			if (!concurrent)
 				plan_add_effect(plan, EFFECT_INDEX_BUILD, "reindex_not_concurrent",
@@ -452,6 +454,11 @@ plan_reindex(StmtPlan *plan, ReindexStmt *stmt, const PlanContext *pctx)
 				SKIP(plan, "must be owner of table");
 			if (concurrent && refused_in_block(pctx))
 				SKIP(plan, "cannot run inside a transaction block");
+			if (get_rel_relkind(relid) != RELKIND_RELATION &&
+				get_rel_relkind(relid) != RELKIND_MATVIEW &&
+				get_rel_relkind(relid) != RELKIND_TOASTVALUE &&
+				get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+				SKIP(plan, "not a table");
 			rel = plan_add_rel(plan, relid, lockmode, "target", InvalidOid);
 			if (!concurrent)
 				plan_add_effect(plan, EFFECT_INDEX_BUILD, "reindex_not_concurrent",
