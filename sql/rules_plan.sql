@@ -158,6 +158,11 @@ BEGIN;
 VACUUM FULL pl_big;                                                 -- not in a transaction block
 ROLLBACK;
 CREATE INDEX ON no_such_table (x);
+\set VERBOSITY default
+ALTER TABLE pl_big ADD COLUMN z int DEFAULT no_such_function();     -- the server's error, with its position
+\set VERBOSITY terse
+ALTER TABLE pl_big ALTER COLUMN n TYPE no_such_type;
+ALTER TABLE pl_parted ATTACH PARTITION pl_p2 FOR VALUES FROM ('x') TO ('y');
 REINDEX INDEX pl_big;                                               -- not an index
 REINDEX TABLE pl_big_pk;                                            -- not a table
 SELECT rule FROM migguard.check(format('REINDEX DATABASE %I', current_database()));

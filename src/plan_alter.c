@@ -654,8 +654,14 @@ plan_alter_table(StmtPlan *plan, AlterTableStmt *stmt, Oid relid,
 							 "target", InvalidOid);
 	st.recurse = stmt->relation->inh && has_subclass(relid);
 
+	decisions_reset();
 	foreach(lc, stmt->cmds)
 		plan_cmd(&st, (AlterTableCmd *) lfirst(lc));
+	if (decisions_refused())
+	{
+		plan->skipped = true;
+		plan->skip_reason = "a subcommand PostgreSQL will refuse with its own error";
+	}
 	if (plan->skipped)
 	{
 		plan->rels = NIL;

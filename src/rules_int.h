@@ -110,6 +110,8 @@ typedef struct TypeChange
 	bool		by_using;		/* because of a USING expression */
 } TypeChange;
 
+extern void decisions_reset(void);
+extern bool decisions_refused(void);
 extern bool column_has_default(ColumnDef *coldef);
 extern bool column_default_is_volatile(ColumnDef *coldef);
 extern bool column_type_change(Oid relid, AlterTableCmd *cmd, TypeChange *change);

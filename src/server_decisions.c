@@ -86,6 +86,78 @@ column_has_default(ColumnDef *coldef)
 }
 
 /*
+ * Analysis that may raise an error (an unknown type or function in a
+ * default, a bound that does not parse) runs in a subtransaction that is
+ * always rolled back: the error is the server's to raise, with its own
+ * wording and position, when the statement runs.  The statement is then
+ * not judged (decisions_refused()).  A cancel is passed on.
+ */
+static bool refused = false;
+
+void
+decisions_reset(void)
+{
+	refused = false;
+}
+
+bool
+decisions_refused(void)
+{
+	return refused;
+}
+
+typedef void (*QuietFn) (void *arg);
+
+static bool
+run_quietly(QuietFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	if (edata != NULL)
+		refused = true;
+	return edata == NULL;
+}
+
+typedef struct DefaultQuestion
+{
+	Node	   *raw;
+	bool		volatile_default;
+} DefaultQuestion;
+
+static void
+default_fn(void *arg)
+{
+	DefaultQuestion *q = (DefaultQuestion *) arg;
+	ParseState *pstate = make_parsestate(NULL);
+	Node	   *expr;
+
+	/* parse analysis may scribble on its input: work on a copy */
+	expr = transformExpr(pstate, copyObject(q->raw), EXPR_KIND_COLUMN_DEFAULT);
+	free_parsestate(pstate);
+	q->volatile_default = contain_volatile_functions(expr);
+}
+
+/*
  * Is the column's default volatile, as StoreAttrDefault judges it?  A
  * volatile default cannot be stored once as the "missing" value, so ADD
  * COLUMN rewrites the table.  The transformed expression is tested without
@@ -95,18 +167,13 @@ column_has_default(ColumnDef *coldef)
 bool
 column_default_is_volatile(ColumnDef *coldef)
 {
-	Node	   *raw = raw_default_of(coldef);
-	ParseState *pstate;
-	Node	   *expr;
+	DefaultQuestion q;
 
-	if (raw == NULL)
+	q.raw = raw_default_of(coldef);
+	q.volatile_default = false;
+	if (q.raw == NULL || !run_quietly(default_fn, &q))
 		return false;
-
-	pstate = make_parsestate(NULL);
-	/* parse analysis may scribble on its input: work on a copy */
-	expr = transformExpr(pstate, copyObject(raw), EXPR_KIND_COLUMN_DEFAULT);
-	free_parsestate(pstate);
-	return contain_volatile_functions(expr);
+	return q.volatile_default;
 }
 
 /*
@@ -197,8 +264,40 @@ using_is_the_column(Node *expr, const char *colname)
  * A USING clause other than the column itself is taken to rewrite: its
  * value is computed per row, which is what a rewrite is.
  */
+static bool column_type_change_inner(Oid relid, AlterTableCmd *cmd,
+									 TypeChange *change);
+
+typedef struct TypeQuestion
+{
+	Oid			relid;
+	AlterTableCmd *cmd;
+	TypeChange *change;
+	bool		known;
+} TypeQuestion;
+
+static void
+type_fn(void *arg)
+{
+	TypeQuestion *q = (TypeQuestion *) arg;
+
+	q->known = column_type_change_inner(q->relid, q->cmd, q->change);
+}
+
 bool
 column_type_change(Oid relid, AlterTableCmd *cmd, TypeChange *change)
+{
+	TypeQuestion q;
+
+	q.relid = relid;
+	q.cmd = cmd;
+	q.change = change;
+	q.known = false;
+	memset(change, 0, sizeof(*change));
+	return run_quietly(type_fn, &q) && q.known;
+}
+
+static bool
+column_type_change_inner(Oid relid, AlterTableCmd *cmd, TypeChange *change)
 {
 	ColumnDef  *def = (ColumnDef *) cmd->def;
 	HeapTuple	tup;
@@ -474,36 +573,39 @@ not_null_implied_by_checks(Oid relid, AttrNumber attnum)
  */
 typedef char *(*DeparseFn) (void *arg);
 
+typedef struct DeparseQuestion
+{
+	Oid			relid;
+	DeparseFn	fn;
+	void	   *arg;
+	char	   *text;
+} DeparseQuestion;
+
+static void
+deparse_fn(void *arg)
+{
+	DeparseQuestion *q = (DeparseQuestion *) arg;
+
+	if (ConditionalLockRelationOid(q->relid, AccessShareLock))
+		q->text = q->fn(q->arg);
+}
+
 static char *
 deparse_released(Oid relid, DeparseFn fn, void *arg)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	char	   *volatile result = NULL;
+	DeparseQuestion q;
+	bool		was_refused = refused;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	q.relid = relid;
+	q.fn = fn;
+	q.arg = arg;
+	q.text = NULL;
+	if (!run_quietly(deparse_fn, &q))
 	{
-		if (ConditionalLockRelationOid(relid, AccessShareLock))
-		{
-			char	   *text = fn(arg);
-
-			MemoryContextSwitchTo(oldcxt);
-			result = pstrdup(text);
-		}
+		refused = was_refused;	/* a hint without the definition */
+		return NULL;
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		FlushErrorState();
-		result = NULL;
-	}
-	PG_END_TRY();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-	return result;
+	return q.text;
 }
 
 static char *
@@ -617,6 +719,31 @@ bound_safe(Relation parent, PartitionBoundSpec *bound)
 	return true;
 }
 
+typedef struct BoundQuestion
+{
+	Relation	parent;
+	Relation	part;
+	PartitionBoundSpec *bound;
+	List	   *quals;
+} BoundQuestion;
+
+/* The partition constraint the bound gives, in the partition's columns. */
+static void
+bound_quals_fn(void *arg)
+{
+	BoundQuestion *q = (BoundQuestion *) arg;
+	ParseState *pstate = make_parsestate(NULL);
+	PartitionBoundSpec *spec;
+	List	   *quals;
+
+	spec = transformPartitionBound(pstate, q->parent, copyObject(q->bound));
+	quals = get_qual_from_partbound(q->parent, spec);
+	quals = list_concat(quals, RelationGetPartitionQual(q->parent));
+	quals = list_make1(make_ands_explicit(quals));
+	q->quals = map_partition_varattnos(quals, 1, q->part, q->parent);
+	free_parsestate(pstate);
+}
+
 /*
  * Do the partition's own validated constraints imply the bound it is
  * attached with, so that ATTACH PARTITION skips its validation scan?  When
@@ -648,26 +775,25 @@ partition_bound_implied_by_checks(Oid parentid, Oid partid,
 	}
 	else
 	{
-		ParseState *pstate = make_parsestate(NULL);
-		PartitionBoundSpec *spec;
-		List	   *quals;
+		BoundQuestion q;
 
-		spec = transformPartitionBound(pstate, parent, copyObject(bound));
-		quals = get_qual_from_partbound(parent, spec);
-		quals = list_concat(quals, RelationGetPartitionQual(parent));
-		quals = list_make1(make_ands_explicit(quals));
-		quals = map_partition_varattnos(quals, 1, part, parent);
-		implied = predicate_implied_by(quals, known_constraints(partid), true);
-		if (!implied && constraint_sql != NULL)
+		q.parent = parent;
+		q.part = part;
+		q.bound = bound;
+		q.quals = NIL;
+		if (run_quietly(bound_quals_fn, &q))
 		{
-			BoundDeparse b;
+			implied = predicate_implied_by(q.quals, known_constraints(partid), true);
+			if (!implied && constraint_sql != NULL)
+			{
+				BoundDeparse b;
 
-			b.expr = (Node *) linitial(quals);
-			b.relname = RelationGetRelationName(part);
-			b.relid = partid;
-			*constraint_sql = deparse_released(partid, bound_fn, &b);
+				b.expr = (Node *) linitial(q.quals);
+				b.relname = RelationGetRelationName(part);
+				b.relid = partid;
+				*constraint_sql = deparse_released(partid, bound_fn, &b);
+			}
 		}
-		free_parsestate(pstate);
 	}
 	RelationClose(part);
 	RelationClose(parent);
