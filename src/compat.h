@@ -312,4 +312,77 @@ mg_proc_is_wraparound_autovacuum(PGPROC *proc)
 #define MG_ROLE_PG_SIGNAL_BACKEND DEFAULT_ROLE_SIGNAL_BACKENDID
 #endif
 
+/* ---- helper "plan": the statement plan and the bypass ---- */
+
+/* This backend's local transaction id: moved into MyProc->vxid in PG17. */
+#if PG_VERSION_NUM >= 170000
+#define mg_my_lxid() (MyProc->vxid.lxid)
+#else
+#define mg_my_lxid() (MyProc->lxid)
+#endif
+
+/* Ownership checks of other catalogs (relations: mg_relation_ownercheck). */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_database_d.h"
+#include "catalog/pg_namespace_d.h"
+#include "catalog/pg_type_d.h"
+#define mg_type_ownercheck(typid, roleid) \
+	object_ownercheck(TypeRelationId, (typid), (roleid))
+#define mg_namespace_ownercheck(nspid, roleid) \
+	object_ownercheck(NamespaceRelationId, (nspid), (roleid))
+#define mg_database_ownercheck(dbid, roleid) \
+	object_ownercheck(DatabaseRelationId, (dbid), (roleid))
+#else
+#define mg_type_ownercheck(typid, roleid) pg_type_ownercheck((typid), (roleid))
+#define mg_namespace_ownercheck(nspid, roleid) \
+	pg_namespace_ownercheck((nspid), (roleid))
+#define mg_database_ownercheck(dbid, roleid) \
+	pg_database_ownercheck((dbid), (roleid))
+#endif
+
+/* The MAINTAIN privilege (VACUUM, CLUSTER, REINDEX, REFRESH) from PG17 on. */
+#if PG_VERSION_NUM >= 170000
+#define mg_may_maintain(relid, roleid) \
+	(pg_class_aclcheck((relid), (roleid), ACL_MAINTAIN) == ACLCHECK_OK)
+#else
+#define mg_may_maintain(relid, roleid) false
+#endif
+
+/* ALTER TABLE ... SET ACCESS METHOD from PG15, SET EXPRESSION from PG17. */
+#if PG_VERSION_NUM >= 150000
+#define MG_HAVE_SET_ACCESS_METHOD 1
+#endif
+#if PG_VERSION_NUM >= 170000
+#define MG_HAVE_SET_EXPRESSION 1
+#endif
+
+/*
+ * Generated columns: stored only until PG18, which adds virtual ones (the
+ * default there) that are computed on read and never rewrite.
+ */
+#if PG_VERSION_NUM >= 180000
+#define mg_generated_is_stored(con) \
+	((con)->generated_kind == ATTRIBUTE_GENERATED_STORED)
+#define MG_HAVE_VIRTUAL_GENERATED 1
+#else
+#define mg_generated_is_stored(con) true
+#endif
+
+/* NOT NULL constraints that can be added NOT VALID, then validated (PG18). */
+#if PG_VERSION_NUM >= 180000
+#define MG_HAVE_NOT_NULL_NOT_VALID 1
+#endif
+
+/* What ALTER TABLE names: a relkind field until PG13, an object type since. */
+#if PG_VERSION_NUM >= 140000
+#define mg_alter_table_objtype(stmt) ((stmt)->objtype)
+#else
+#define mg_alter_table_objtype(stmt) ((stmt)->relkind)
+#endif
+
+/* REPACK, the online-ish successor of VACUUM FULL and CLUSTER (PG19). */
+#if PG_VERSION_NUM >= 190000
+#define MG_HAVE_REPACK 1
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */
