@@ -117,9 +117,9 @@ static const PreflightCheck checks[] = {
 		"WITH r AS (SELECT application_name, client_addr, coalesce(replay_lag, '0'::interval) AS lag"
 		"             FROM pg_catalog.pg_stat_replication)"
 		" SELECT CASE WHEN max(lag) > current_setting('migguard.preflight_max_replay_lag')::interval THEN 'warn' ELSE 'ok' END,"
-		"        count(*)::text || ' standbys' || coalesce(', max replay lag ' || round(extract(epoch FROM max(lag)), 1) || ' s', ''),"
+		"        count(*)::text || ' standbys' || coalesce(', max replay lag ' || round(extract(epoch FROM max(lag))::numeric, 1) || ' s', ''),"
 		"        current_setting('migguard.preflight_max_replay_lag'),"
-		"        string_agg(format('%s (%s): replay lag %s s', application_name, coalesce(host(client_addr), 'local'), round(extract(epoch FROM lag), 1)), '; ')"
+		"        string_agg(format('%s (%s): replay lag %s s', application_name, coalesce(host(client_addr), 'local'), round(extract(epoch FROM lag)::numeric, 1)), '; ')"
 		"   FROM r"},
 	{"replication_slots", false,
 		"WITH s AS (SELECT slot_name, active,"
@@ -160,7 +160,7 @@ static const PreflightCheck checks[] = {
 		"SELECT CASE WHEN count(*) > 0 THEN 'fail' ELSE 'ok' END, count(*)::text || ' waiting',"
 		"       '0',"
 		"       string_agg(format('pid %s waits for %s since %s s behind pids %s', waiting_pid, requested_mode,"
-		"                         round(extract(epoch FROM wait_time), 1), blocking_pids), '; ')"
+		"                         round(extract(epoch FROM wait_time)::numeric, 1), blocking_pids), '; ')"
 		"  FROM migguard.lock_queue WHERE relation_oid = $1"},
 	{"autovacuum_on_target", true,
 		"WITH v AS (SELECT a.pid, a.query LIKE '%to prevent wraparound%' AS wraparound"
