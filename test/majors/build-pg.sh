@@ -129,7 +129,7 @@ build_pg() {
 		return 1
 	}
 	# PGXS installcheck needs pg_regress, pg_isolation_regress and the TAP
-	# modules under lib/pgxs; "make install" puts them there only in some
+	# modules under pgxs; "make install" puts them there only in some
 	# versions, so install those directories explicitly (idempotent).
 	for d in src/test/regress src/test/isolation src/test/perl; do
 		make -C "$srcdir/$d" -s install >>"$work/install.log" 2>&1 || {
@@ -137,7 +137,17 @@ build_pg() {
 			return 1
 		}
 	done
-	local pgx=$prefix/lib/pgxs/src/test
+	# (lib/postgresql/pgxs: configure adds "postgresql" to a prefix that
+	# does not name it)
+	local pgx
+	pgx=$(dirname "$(dirname "$("$prefix/bin/pg_config" --pgxs)")")/test
+	# Before PG14 the isolation tester is built but not installed (Debian's
+	# packages copy it into pgxs themselves): do the same.
+	if [ ! -x "$pgx/isolation/pg_isolation_regress" ]; then
+		install -d "$pgx/isolation"
+		install -m 755 "$srcdir/src/test/isolation/pg_isolation_regress" \
+			"$srcdir/src/test/isolation/isolationtester" "$pgx/isolation/"
+	fi
 	for f in regress/pg_regress isolation/pg_isolation_regress isolation/isolationtester; do
 		[ -x "$pgx/$f" ] || { echo "missing after install: $pgx/$f" >&2; return 1; }
 	done
@@ -179,7 +189,7 @@ as_pg make -C "$work/src" -s PG_CONFIG="$pgc" install >>"$work/build.log" 2>&1
 # exists from PG15 on, and as a compatibility module in later 13 and 14
 # minors) when the build has it.
 tap=0
-[ -f "$work/pg/lib/pgxs/src/test/perl/PostgreSQL/Test/Cluster.pm" ] && tap=1
+[ -f "$(dirname "$(dirname "$("$pgc" --pgxs)")")/test/perl/PostgreSQL/Test/Cluster.pm" ] && tap=1
 [ "${MG_MAJOR_TAP:-1}" = 0 ] && tap=0
 log "make installcheck (pg_regress, isolation$([ $tap = 1 ] && echo ", TAP"))"
 status=0
