@@ -204,6 +204,18 @@ typedef RelFileNode MgRelFile;
 #define mg_guc_free(ptr) free(ptr)
 #endif
 
+/*
+ * pg_class.reltuples of a relation never vacuumed or analyzed: -1 from PG14
+ * on; before, 0 with relpages 0 (which is also an empty relation's state
+ * until its first VACUUM or ANALYZE: reported as never analyzed too).
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_reltuples(cls) ((double) (cls)->reltuples)
+#else
+#define mg_reltuples(cls) \
+	(((cls)->relpages == 0 && (cls)->reltuples == 0) ? -1.0 : (double) (cls)->reltuples)
+#endif
+
 /* Catalog index OIDs were declared in catalog/indexing.h before PG14. */
 #if PG_VERSION_NUM < 140000
 #include "catalog/indexing.h"
