@@ -169,11 +169,21 @@ typedef RelFileNode MgRelFile;
 	RelationMapOidToFilenode((relid), (shared))
 #endif
 
-/* When a lock wait began: kept in the lock status data from PG14 on. */
+/*
+ * When a lock wait began: kept in the lock status data from PG14 on (0
+ * for a moment after the wait begins).  PG13 does not record it, so
+ * src/compat_pg13.c estimates it from the waiter's statement start and
+ * this process's earlier lock snapshots (MG_TRACK_LOCK_WAITS); take
+ * snapshots with mg_lock_status_data().
+ */
 #if PG_VERSION_NUM >= 140000
 #define MG_LOCK_WAIT_START(instance) ((instance)->waitStart)
+#define mg_lock_status_data() GetLockStatusData()
 #else
-#define MG_LOCK_WAIT_START(instance) ((TimestampTz) 0)
+#define MG_TRACK_LOCK_WAITS 1
+extern LockData *mg_lock_status_data(void);
+extern TimestampTz mg_lock_wait_start(const LockInstanceData *instance);
+#define MG_LOCK_WAIT_START(instance) mg_lock_wait_start(instance)
 #endif
 
 /* The n-th (1-based) entry of this process's backend status snapshot. */
