@@ -54,7 +54,7 @@ log() { echo "[pg-$major] $*"; }
 # suites may be installing packages at the same time.
 install_build_packages() {
 	local missing=() p
-	for p in build-essential bison flex perl libipc-run-perl; do
+	for p in build-essential bison flex perl libipc-run-perl bzip2 xz-utils; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
