@@ -236,13 +236,16 @@ extern TimestampTz mg_lock_wait_start(const LockInstanceData *instance);
 #define ROLE_PG_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
 #endif
 
-/* A partition bound's quals: the partition itself was an argument before PG15. */
-#if PG_VERSION_NUM >= 150000
-#define mg_get_qual_from_partbound(part, parent, spec) \
-	get_qual_from_partbound((parent), (spec))
-#else
-#define mg_get_qual_from_partbound(part, parent, spec) \
-	get_qual_from_partbound((part), (parent), (spec))
+/*
+ * A partition bound's quals: before PG15 get_qual_from_partbound() also
+ * took the partition, which it never used (PG15 dropped the argument).
+ * Callers use PG15's form; the header is included first so that its
+ * prototype is not rewritten.
+ */
+#if PG_VERSION_NUM < 150000
+#include "partitioning/partbounds.h"
+#define get_qual_from_partbound(parent, spec) \
+	get_qual_from_partbound(NULL, (parent), (spec))
 #endif
 
 /* DETACH PARTITION ... CONCURRENTLY exists from PG14 on. */

@@ -284,7 +284,7 @@ partition_bound_implied_by_checks(Oid parentid, Oid partid,
 	bool		implied;
 
 	spec = transformPartitionBound(pstate, parent, copyObject(bound));
-	quals = mg_get_qual_from_partbound(part, parent, spec);
+	quals = get_qual_from_partbound(parent, spec);
 	quals = list_concat(quals, RelationGetPartitionQual(parent));
 	quals = (List *) eval_const_expressions(NULL, (Node *) quals);
 	quals = list_make1(make_ands_explicit(quals));
