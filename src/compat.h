@@ -342,4 +342,31 @@ mg_relation_ownercheck(Oid relid, Oid roleid)
 #endif
 }
 
+/* Is proc an autovacuum worker that runs to prevent wraparound? */
+static inline bool
+mg_proc_is_wraparound_autovacuum(PGPROC *proc)
+{
+#if PG_VERSION_NUM >= 140000
+	uint8		flags = proc->statusFlags;
+#else
+	uint8		flags = ProcGlobal->allPgXact[proc->pgprocno].vacuumFlags;
+#endif
+
+#ifdef PROC_VACUUM_FOR_WRAPAROUND
+	return (flags & PROC_IS_AUTOVACUUM) != 0 &&
+		(flags & PROC_VACUUM_FOR_WRAPAROUND) != 0;
+#else
+	return false;
+#endif
+}
+
+#include "catalog/pg_authid.h"
+
+/* The role whose members may signal other users' sessions. */
+#if PG_VERSION_NUM >= 140000
+#define MG_ROLE_PG_SIGNAL_BACKEND ROLE_PG_SIGNAL_BACKEND
+#else
+#define MG_ROLE_PG_SIGNAL_BACKEND DEFAULT_ROLE_SIGNAL_BACKENDID
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */
