@@ -80,7 +80,7 @@ check_allow(char **newval, void **extra, GucSource source)
 		{
 			GUC_check_errdetail("Unknown rule \"%s\".", (char *) lfirst(lc));
 			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
-			free(allow);
+			mg_guc_free(allow);
 			return false;
 		}
 		allow->allowed[i] = true;

@@ -4,7 +4,9 @@
  *		Every difference between PostgreSQL major versions lives here, so
  *		the rest of migguard reads as if there were one PostgreSQL.
  *
- * Written against PostgreSQL 15; aims at 13 through 18.
+ * Written against PostgreSQL 15; built and tested against 13, 15, 17 and
+ * 18 (test/majors/build-pg.sh).  14 and 16 are expected to work (every
+ * difference below is decided by version number) but were not built.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,6 +86,10 @@ mg_my_backend_index(void)
 }
 
 /* MaxBackends is only computed before shmem_request_hook from PG15 on. */
+#if PG_VERSION_NUM < 150000
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#endif
 static inline int
 mg_max_backends(void)
 {
@@ -122,8 +128,24 @@ mg_init_materialized_srf(FunctionCallInfo fcinfo)
 #endif
 }
 
-/* The physical identity of a relation's storage, renamed in PG16. */
-#if PG_VERSION_NUM >= 160000
+/*
+ * The physical identity of a relation's storage, renamed in PG16.
+ * mg_relpath() returns a palloc'd path: from PG18 on relpathbackend()
+ * returns a RelPathStr by value.
+ */
+#if PG_VERSION_NUM >= 180000
+#include "common/relpath.h"
+typedef RelFileLocator MgRelFile;
+#define MG_RELFILE_SET(rf, spc, db, rel) \
+	((rf).spcOid = (spc), (rf).dbOid = (db), (rf).relNumber = (rel))
+static inline char *
+mg_relpath(RelFileLocator rf, ForkNumber fork)
+{
+	RelPathStr	path = relpathbackend(rf, INVALID_PROC_NUMBER, fork);
+
+	return pstrdup(path.str);
+}
+#elif PG_VERSION_NUM >= 160000
 typedef RelFileLocator MgRelFile;
 #define MG_RELFILE_SET(rf, spc, db, rel) \
 	((rf).spcOid = (spc), (rf).dbOid = (db), (rf).relNumber = (rel))
@@ -147,11 +169,21 @@ typedef RelFileNode MgRelFile;
 	RelationMapOidToFilenode((relid), (shared))
 #endif
 
-/* When a lock wait began: kept in the lock status data from PG14 on. */
+/*
+ * When a lock wait began: kept in the lock status data from PG14 on (0
+ * for a moment after the wait begins).  PG13 does not record it, so
+ * src/compat_pg13.c estimates it from the waiter's statement start and
+ * this process's earlier lock snapshots (MG_TRACK_LOCK_WAITS); take
+ * snapshots with mg_lock_status_data().
+ */
 #if PG_VERSION_NUM >= 140000
 #define MG_LOCK_WAIT_START(instance) ((instance)->waitStart)
+#define mg_lock_status_data() GetLockStatusData()
 #else
-#define MG_LOCK_WAIT_START(instance) ((TimestampTz) 0)
+#define MG_TRACK_LOCK_WAITS 1
+extern LockData *mg_lock_status_data(void);
+extern TimestampTz mg_lock_wait_start(const LockInstanceData *instance);
+#define MG_LOCK_WAIT_START(instance) mg_lock_wait_start(instance)
 #endif
 
 /* The n-th (1-based) entry of this process's backend status snapshot. */
@@ -169,11 +201,51 @@ typedef RelFileNode MgRelFile;
 #define mg_random_fraction() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
 #endif
 
-/* Memory for a setting's parsed "extra": guc_malloc from PG16 on. */
+/*
+ * Memory for a setting's parsed "extra": guc_malloc from PG16 on, and then
+ * it must be released with guc_free (PostgreSQL manages it; libc's free()
+ * crashes the backend).
+ */
 #if PG_VERSION_NUM >= 160000
 #define mg_guc_malloc(size) guc_malloc(LOG, (size))
+#define mg_guc_free(ptr) guc_free(ptr)
 #else
 #define mg_guc_malloc(size) malloc(size)
+#define mg_guc_free(ptr) free(ptr)
+#endif
+
+/*
+ * pg_class.reltuples of a relation never vacuumed or analyzed: -1 from PG14
+ * on; before, 0 with relpages 0 (which is also an empty relation's state
+ * until its first VACUUM or ANALYZE: reported as never analyzed too).
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_reltuples(cls) ((double) (cls)->reltuples)
+#else
+#define mg_reltuples(cls) \
+	(((cls)->relpages == 0 && (cls)->reltuples == 0) ? -1.0 : (double) (cls)->reltuples)
+#endif
+
+/* Catalog index OIDs were declared in catalog/indexing.h before PG14. */
+#if PG_VERSION_NUM < 140000
+#include "catalog/indexing.h"
+#endif
+
+/* The predefined role pg_read_all_stats had a DEFAULT_ROLE_ name before PG14. */
+#if PG_VERSION_NUM < 140000
+#define ROLE_PG_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
+#endif
+
+/*
+ * A partition bound's quals: before PG15 get_qual_from_partbound() also
+ * took the partition, which it never used (PG15 dropped the argument).
+ * Callers use PG15's form; the header is included first so that its
+ * prototype is not rewritten.
+ */
+#if PG_VERSION_NUM < 150000
+#include "partitioning/partbounds.h"
+#define get_qual_from_partbound(parent, spec) \
+	get_qual_from_partbound(NULL, (parent), (spec))
 #endif
 
 /* DETACH PARTITION ... CONCURRENTLY exists from PG14 on. */

@@ -225,7 +225,7 @@ relfacts_gather_what(Oid relid, RelFacts *facts, bool measure)
 	facts->nspname = get_namespace_name(cls->relnamespace);
 	facts->is_temp = cls->relpersistence == RELPERSISTENCE_TEMP;
 	facts->created_in_xact = created_in_this_xact(tup, relid);
-	facts->est_rows = cls->reltuples;
+	facts->est_rows = mg_reltuples(cls);
 	ReleaseSysCache(tup);
 
 	if (facts->is_temp || !measure)

@@ -258,7 +258,7 @@ check_rule_levels(char **newval, void **extra, GucSource source)
 		if (colon == NULL)
 		{
 			GUC_check_errdetail("Entry \"%s\" is not of the form rule:level.", item);
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		*colon = '\0';
@@ -267,14 +267,14 @@ check_rule_levels(char **newval, void **extra, GucSource source)
 		{
 			GUC_check_errdetail("Unknown rule \"%s\".", item);
 			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		if (!parse_level(colon + 1, &level))
 		{
 			GUC_check_errdetail("Unknown level \"%s\" for rule \"%s\".", colon + 1, item);
 			GUC_check_errhint("The levels are error, warning, log and off.");
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		levels[i] = level;
