@@ -201,9 +201,9 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	ResourceOwner oldowner = CurrentResourceOwner;
 	char	   *relation;
 	bool		may_retry;
-	PlannedStmt *pristine = NULL;
+	PlannedStmt *volatile pristine = NULL;
 	int			save_nestlevel;
-	int			attempt = 0;
+	volatile int attempt = 0;
 
 	if (guard_depth > 0)
 	{

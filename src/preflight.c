@@ -203,7 +203,7 @@ static const PreflightCheck checks[] = {
 		"  FROM (SELECT current_setting('server_version_num')::int AS v) s"},
 };
 
-#define NUM_CHECKS lengthof(checks)
+#define NUM_CHECKS ((int) lengthof(checks))
 
 typedef struct CheckResult
 {
