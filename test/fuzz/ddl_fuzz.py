@@ -165,7 +165,14 @@ def ddl(rnd):
         lambda: "DROP VIEW IF EXISTS fview",
         lambda: "SELECT pg_sleep(0.%d)" % rnd.randrange(3),
     ]
-    return rnd.choice(choices)()
+    sql = rnd.choice(choices)()
+    if rnd.random() < 0.1:
+        # a long non-ASCII comment after the first word: the statement text
+        # migguard keeps in shared memory is cut inside it
+        first, _, rest = sql.partition(" ")
+        sql = "%s /* %s */ %s" % (first, "".join(
+            rnd.choice("äöüßéè日本語€") for _ in range(rnd.randrange(50, 400))), rest)
+    return sql
 
 
 def reader_sql(rnd):

@@ -12,6 +12,7 @@
 #   - pg_locks holds no lock of a finished session, a prepared transaction
 #     or a client session but the checking one
 #   - no invalid index is left (after a grace period for the cleanup worker)
+#   - migguard.events and guarded_ddl hold valid UTF-8 only
 #
 #   test/fuzz/run.sh                 short run (~2 minutes: CI)
 #   test/fuzz/run.sh --long [SECS]   long run (default 1800 s of DDL fuzzing
@@ -119,6 +120,15 @@ invariants() {
 		if [ "$n" -ne 0 ]; then
 			echo "FAIL ($phase): $what:"
 			psql -d fuzz -c "SELECT $cols FROM $from"
+			failed=1
+		fi
+	done
+	# text migguard keeps in shared memory is cut on character boundaries:
+	# the server's own conversion check rejects invalid UTF-8
+	for view in events guarded_ddl; do
+		if ! out=$(psql -d fuzz -c "SELECT count(*) FROM migguard.$view v
+				WHERE pg_catalog.convert_from(pg_catalog.convert_to(v::text, 'UTF8'), 'UTF8') IS NULL" 2>&1); then
+			echo "FAIL ($phase): migguard.$view holds text that is not valid UTF-8: $out"
 			failed=1
 		fi
 	done
