@@ -111,8 +111,9 @@ run_mode() {
 		--bindir="$bindir" --dlpath="$cache/lib" --schedule="$schedule" \
 		--host="$sock" --port="$port" --max-connections=20 \
 		>"$out/pg_regress.log" 2>&1 || true
-	echo "run $mode: $(grep -cE '^(ok|not ok|test |     )' "$out/pg_regress.log" || true) lines," \
-		"$(($(date +%s) - t0)) s; $(tail -n 3 "$out/pg_regress.log" | grep -E 'tests|failed|passed' | head -n 1)"
+	echo "run $mode: $(grep -cE ' \.\.\. ' "$out/pg_regress.log" || true) tests in" \
+		"$(($(date +%s) - t0)) s ($(grep -cE ' \.\.\. (FAILED|failed)' "$out/pg_regress.log" || true)" \
+		"differ from the suite's expected files)"
 	stop_server
 }
 
