@@ -140,17 +140,27 @@ check_log() {
 		# Debian's postgres is stripped: PostgreSQL's suppressions name
 		# static functions that show up as "???", so its known writes of
 		# padding bytes (WAL, the relcache init file, ...) are reported
-		# anyway.  Ours: any other kind of report with a migguard frame.
+		# anyway.  Ours: any other kind of report whose innermost frame
+		# (outside libc) or whose uninitialised value's origin is migguard.
 		awk '
-			/VALGRINDERROR-BEGIN/ { b = 1; kind = ""; mg = 0; text = ""; next }
+			function frame_is_ours(line) { return index(line, "migguard.so") || match(line, files) }
+			/VALGRINDERROR-BEGIN/ { b = 1; kind = ""; mg = 0; top = 0; origin = 0; text = ""; next }
 			/VALGRINDERROR-END/ {
 				b = 0; total++
 				if (mg && kind !~ /^Syscall param (p?write|pwrite64)/) { ours++; printf "%s", text > "/dev/stderr" }
 				next
 			}
 			b { text = text $0 "\n"
-				if (kind == "" && match($0, /== [A-Z].*/)) kind = substr($0, RSTART + 3)
-				if (index($0, "migguard.so") || match($0, files)) mg = 1 }
+				if (kind == "" && match($0, /== [A-Z].*/)) { kind = substr($0, RSTART + 3); next }
+				if ($0 ~ /was created by/) { origin = 1; next }
+				if ($0 !~ /== +(at|by) 0x/) next
+				# the innermost frame outside libc and valgrind, and the
+				# frame that allocated an uninitialised value
+				if (!top && $0 !~ /vgpreload|\/libc|\.\.\/sysdeps|ld-linux|fileops\.c|genops\.c|iofwrite\.c|filedoalloc\.c|write\.c|pwrite64\.c/) {
+					top = 1; if (frame_is_ours($0)) mg = 1
+				}
+				if (origin == 1) { origin = 2; if (frame_is_ours($0)) mg = 1 }
+			}
 			END { printf "%d %d\n", total, ours }' files="$mg_frames" "$work/out_$mode"/valgrind.*.log \
 			>"$work/out_$mode/valgrind.count" 2>"$work/out_$mode/valgrind.migguard"
 		local total ours
