@@ -78,6 +78,8 @@ migguard.retry_delay = '50ms'
 migguard.terminate_idle_blockers = on
 migguard.idle_blocker_age = '1s'
 log_line_prefix = '%m [%p] %q%a '
+# where an internal error comes from
+log_error_verbosity = verbose
 autovacuum_naptime = 1
 EOF
 as_pg "$bindir/pg_ctl" -D "$data" -l "$log" -w start >/dev/null
