@@ -205,6 +205,7 @@ class Worker(threading.Thread):
         self.rnd = random.Random(args.seed * 1000 + hash(kind) % 1000 + n)
         self.conn = None
         self.pid = None
+        self.last_sql = ""
 
     def run(self):
         while not self.stop.is_set():
@@ -242,9 +243,11 @@ class Worker(threading.Thread):
         code = getattr(e, "pgcode", None) or type(e).__name__
         self.stats.add("sqlstate:%s" % code)
         if code == "XX000":
-            print("internal error: %s" % e, file=sys.stderr)
+            print("internal error: %s  -- in: %s" % (str(e).strip(), self.last_sql[:300]),
+                  file=sys.stderr)
 
     def execute(self, cur, sql):
+        self.last_sql = sql
         self.stats.add("statements")
         try:
             cur.execute(sql)
