@@ -115,6 +115,7 @@ run_mode() {
 		"$(($(date +%s) - t0)) s ($(grep -cE ' \.\.\. (FAILED|failed)' "$out/pg_regress.log" || true)" \
 		"differ from the suite's expected files)"
 	stop_server
+	rm -rf "$data"	# the results and the server log stay in $out
 }
 
 if [ -z "${MG_REGRESS_COMPARE_ONLY:-}" ]; then
