@@ -254,4 +254,20 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
+/* ---- added by the transaction guard (lead) ---- */
+
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+
+/* Does roleid own the relation? */
+static inline bool
+mg_relation_ownercheck(Oid relid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, roleid);
+#else
+	return pg_class_ownercheck(relid, roleid);
+#endif
+}
+
 #endif							/* MIGGUARD_COMPAT_H */

@@ -152,7 +152,7 @@ extern uint64 registry_counter_value(MigguardCounter counter);
  * A guarded DDL in flight: one slot per backend, owned by that backend, so a
  * slot can never leak beyond its backend's life.
  */
-#define MG_MAX_GUARD_RELS 4
+#define MG_MAX_GUARD_RELS 16
 
 typedef enum GuardKind
 {
@@ -205,9 +205,18 @@ typedef struct GuardTarget
 {
 	int			nrels;
 	Oid			relids[MG_MAX_GUARD_RELS];
+	LOCKMODE	relmodes[MG_MAX_GUARD_RELS];	/* the lock on each relation */
 	LOCKMODE	lockmode;		/* the strongest lock the statement takes */
 	bool		retryable;		/* may run again in a subtransaction */
 	bool		own_transactions;	/* commits transactions of its own */
+
+	/*
+	 * The current user owns every relation (or is a superuser), so the
+	 * statement will pass PostgreSQL's ownership checks: only then may
+	 * migguard lock its relations ahead of it, or terminate others on its
+	 * behalf.
+	 */
+	bool		owner_checked;
 } GuardTarget;
 
 extern void guard_define_settings(void);
