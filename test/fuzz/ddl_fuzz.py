@@ -86,10 +86,17 @@ def setup(args, rnd):
     c.close()
 
 
+# the fuzz tables that exist now, under their current names (the canceller
+# refreshes it every second); a few statements still name missing ones
+existing = []
+
+
 def rel(rnd):
-    """A table name, sometimes under its renamed name (may not exist)."""
+    """A table name: mostly one that exists, else any, renamed or not."""
+    if existing and rnd.random() < 0.8:
+        return rnd.choice(existing)
     t = rnd.choice(TABLES + PARENTS + INH + ["fi0_c0", "fi0_c1"])
-    return t + "_r" if rnd.random() < 0.2 else t
+    return t + "_r" if rnd.random() < 0.5 else t
 
 
 def col(rnd):
@@ -186,7 +193,8 @@ def reader_sql(rnd):
 
 
 def writer_sql(rnd):
-    t = rnd.choice(TABLES) + rnd.choice(["", "_r"])
+    plain = [x for x in existing if x.startswith("ft")]
+    t = rnd.choice(plain) if plain else rnd.choice(TABLES)
     p = rnd.choice(PARENTS)
     n = rnd.randrange(1, 30000)
     return rnd.choice([
@@ -323,8 +331,18 @@ def canceller(args, workers, stop, stats):
     rnd = random.Random(args.seed + 7)
     c = connect(args, "fuzz_canceller")
     cur = c.cursor()
+    last = 0
     while not stop.is_set():
         time.sleep(rnd.random() * 0.5)
+        if time.time() - last > 1:
+            last = time.time()
+            try:
+                cur.execute("SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = "
+                            "'public'::regnamespace AND relkind IN ('r', 'p') "
+                            "AND relname ~ '^f[tpi][0-9]'")
+                existing[:] = [r[0] for r in cur.fetchall()]
+            except psycopg2.Error:
+                pass
         w = rnd.choice(workers)
         try:
             if w.conn is not None and not w.conn.closed:
