@@ -267,7 +267,7 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	bool		is_lock = IsA(pstmt->utilityStmt, LockStmt);
 	bool		may_retry;
 	bool		beside;
-	PlannedStmt *pristine = NULL;
+	PlannedStmt *volatile pristine = NULL;
 	PlannedStmt *volatile attempt_stmt = pstmt;
 	int			save_nestlevel;
 	volatile int attempt = 0;

@@ -156,7 +156,7 @@ static const RuleDef rule_catalog[] = {
 	check_drop_database},
 };
 
-#define NUM_RULES lengthof(rule_catalog)
+#define NUM_RULES ((int) lengthof(rule_catalog))
 
 /* settings */
 static char *rule_levels_string = NULL;
