@@ -46,7 +46,7 @@ COMMIT;
 DO $$ BEGIN CREATE INDEX orders_note_idx ON orders (note); END $$;
 
 -- multi-statement query strings: the hint quotes the statement that failed
-SELECT 1 \; CREATE UNIQUE INDEX orders_uniq ON orders (id, note);
+SET application_name = 'multi' \; CREATE UNIQUE INDEX orders_uniq ON orders (id, note);
 
 -- warn: the statement runs, with a warning
 SET migguard.mode = warn;
@@ -66,8 +66,10 @@ SELECT action, rule, relation, statement FROM migguard.events ORDER BY event_tim
 
 -- bad values and the permissions of the settings
 SET migguard.mode = strict;
+-- PG17 added units to the range in this message: compare the SQLSTATE
+\set VERBOSITY sqlstate
 SET migguard.large_table_size = -1;
-SET migguard.no_such_setting = 1;
+\set VERBOSITY default
 CREATE ROLE migguard_app;
 SET ROLE migguard_app;
 SET migguard.mode = off;

@@ -5,14 +5,17 @@
  *		catalog with the levels in force.
  *
  * check() parses its input and asks the rules about each statement against
- * the live catalog, exactly as the hook would, but executes nothing.  Like
- * the rules themselves it takes no lock stronger than ACCESS SHARE.
+ * the live catalog, exactly as the hook would, but executes nothing: it
+ * builds each statement's plan and runs the rules over it.  It takes no
+ * lock on the relations named (the plan reads the catalog as it is) and
+ * runs no user code.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "migguard.h"
+#include "plan.h"
 
 #include "funcapi.h"
 #include "parser/parser.h"
@@ -43,9 +46,15 @@ migguard_check(PG_FUNCTION_ARGS)
 														raw->stmt_len);
 		ListCell   *vc;
 
+		PlanContext pctx = {true, false, false};
+		List	   *violations;
+
 		CHECK_FOR_INTERRUPTS();
 		stmtno++;
-		foreach(vc, rules_check_statement(raw->stmt, stmt_text))
+		relfacts_remember();
+		violations = rules_check_plan(plan_statement(raw->stmt, stmt_text, &pctx));
+		relfacts_forget();
+		foreach(vc, violations)
 		{
 			RuleViolation *v = (RuleViolation *) lfirst(vc);
 			Datum		values[8];

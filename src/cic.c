@@ -21,12 +21,16 @@
 
 #include "migguard.h"
 
-#include "access/relation.h"
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -35,9 +39,11 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 int			migguard_cic_wait_timeout_ms = 60 * 1000;
 bool		migguard_cic_cleanup = true;
@@ -142,7 +148,8 @@ cic_classify(Node *parsetree, Oid *tableid, Oid *indexid)
  * holding a lock on it that conflicts with SHARE, and those of this
  * database holding a snapshot (the build waits for every snapshot older
  * than its own).  Vacuum and other safe concurrent builds are ignored, as
- * the build ignores them.
+ * the build ignores them, and so is an autovacuum worker that gives way to
+ * the build's lock request (yielding_autovacuum).
  */
 static List *
 build_blockers(Oid tableid)
@@ -186,6 +193,37 @@ build_blockers(Oid tableid)
 	return result;
 }
 
+/*
+ * Is the transaction that of an autovacuum worker that gives way?  When a
+ * lock request queues behind a non-wraparound autovacuum, the server cancels
+ * it after deadlock_timeout (ProcSleep); the build's own request for its
+ * SHARE UPDATE EXCLUSIVE lock does so.  The wait before the build polls
+ * instead of queueing, so it would never make autovacuum give way: it must
+ * leave such a worker to the build.  An autovacuum against wraparound is
+ * never cancelled, so the build would wait for it: it counts.
+ */
+static bool
+yielding_autovacuum(VirtualTransactionId vxid)
+{
+	int			pid = mg_vxid_pid(vxid);
+	PGPROC	   *proc;
+	bool		result = false;
+
+	if (pid == 0)
+		return false;
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	proc = BackendPidGetProcWithLock(pid);
+	if (proc != NULL)
+	{
+		uint8		flags = mg_proc_status_flags(proc);
+
+		result = (flags & PROC_IS_AUTOVACUUM) != 0 &&
+			(flags & PROC_VACUUM_FOR_WRAPAROUND) == 0;
+	}
+	LWLockRelease(ProcArrayLock);
+	return result;
+}
+
 /* Those of the transactions still running. */
 static List *
 still_running(List *vxids)
@@ -198,7 +236,7 @@ still_running(List *vxids)
 		VirtualTransactionId *v = (VirtualTransactionId *) lfirst(lc);
 
 		/* without waiting, VirtualXactLock says whether it has ended */
-		if (!VirtualXactLock(*v, false))
+		if (!VirtualXactLock(*v, false) && !yielding_autovacuum(*v))
 			result = lappend(result, v);
 	}
 	return result;
@@ -228,8 +266,9 @@ describe_blockers(List *vxids)
 
 /*
  * Wait, interruptibly, for the transactions the build would wait for, up
- * to migguard.cic_wait_timeout.  Raises lock_not_available, naming them,
- * if they are still running then.
+ * to migguard.cic_wait_timeout.  Raises lock_not_available, naming them, if
+ * they are still running then.  In log mode, which observes and changes
+ * nothing, it does not wait: it only records what the build will wait for.
  */
 static void
 wait_before_build(Oid tableid, const char *command, const char *stmt_text)
@@ -243,6 +282,18 @@ wait_before_build(Oid tableid, const char *command, const char *stmt_text)
 		return;
 
 	registry_count(MG_COUNTER_CIC_WAITS);
+	if (migguard_mode == MIGGUARD_MODE_LOG)
+	{
+		relname = get_rel_name(tableid);
+		detail = describe_blockers(blockers);
+		registry_add_event("cic_blocked", NULL, relname, stmt_text, detail);
+		ereport(LOG,
+				(errmsg("%s on \"%s\" waits for transactions that are still running",
+						command, relname),
+				 errdetail("The build waits for: %s.", detail)));
+		return;
+	}
+
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   migguard_cic_wait_timeout_ms);
 	for (;;)
@@ -274,26 +325,66 @@ wait_before_build(Oid tableid, const char *command, const char *stmt_text)
 			 errhint("Wait for them to end, end them with pg_terminate_backend(), or raise migguard.cic_wait_timeout.")));
 }
 
-/* The indexes of a table, for REINDEX TABLE CONCURRENTLY's _ccold copies. */
+/* Append relid's valid indexes to out, read from pg_index without a lock. */
+static int
+valid_indexes_of(Oid relid, Oid *out, int n, int max)
+{
+	Relation	indrel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	indrel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)) && n < max)
+	{
+		Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
+
+		if (index->indisvalid)
+			out[n++] = index->indexrelid;
+	}
+	systable_endscan(scan);
+	table_close(indrel, AccessShareLock);
+	return n;
+}
+
+/*
+ * The indexes REINDEX CONCURRENTLY may rename _ccold: the index (for a
+ * partitioned index, its leaf partitions), or every valid index of the
+ * table, its partitions and their TOAST tables (REINDEX skips invalid
+ * ones, so an invalid index there is no leftover of this build).
+ */
 static int
 index_list(Oid tableid, Oid indexid, Oid *out, int max)
 {
-	Relation	rel;
-	List	   *indexes;
 	ListCell   *lc;
 	int			n = 0;
 
 	if (OidIsValid(indexid))
 	{
-		out[0] = indexid;
-		return 1;
+		foreach(lc, find_all_inheritors(indexid, NoLock, NULL))
+			if (n < max && get_rel_relkind(lfirst_oid(lc)) == RELKIND_INDEX)
+				out[n++] = lfirst_oid(lc);
+		return n;
 	}
-	rel = relation_open(tableid, AccessShareLock);
-	indexes = RelationGetIndexList(rel);
-	relation_close(rel, NoLock);
-	foreach(lc, indexes)
-		if (n < max)
-			out[n++] = lfirst_oid(lc);
+	foreach(lc, find_all_inheritors(tableid, NoLock, NULL))
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			toastid = InvalidOid;
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			toastid = ((Form_pg_class) GETSTRUCT(tup))->reltoastrelid;
+			ReleaseSysCache(tup);
+		}
+
+		n = valid_indexes_of(relid, out, n, max);
+		if (OidIsValid(toastid))
+			n = valid_indexes_of(toastid, out, n, max);
+	}
 	return n;
 }
 
@@ -321,14 +412,24 @@ cic_process_utility(Oid tableid, Oid indexid, const char *stmt_text,
 		return;
 	}
 
+	/* entries a cleanup worker could not take yet: start one now */
+	(void) cic_cleanup_kick();
+
 	wait_before_build(tableid, command, stmt_text);
 
 	if (IsA(parsetree, ReindexStmt))
 		nold = index_list(tableid, indexid, old_indexes, MAX_TRACKED_INDEXES);
 
-	registry_guard_begin(MG_GUARD_CIC, &tableid, 1, ShareUpdateExclusiveLock,
-						 relation, stmt_text);
-	registry_wake_watcher();
+	/*
+	 * The watcher cancels a build stuck in a wait phase; log mode changes
+	 * nothing, so there the build is not handed to it.
+	 */
+	if (migguard_mode != MIGGUARD_MODE_LOG)
+	{
+		registry_guard_begin(MG_GUARD_CIC, &tableid, 1, ShareUpdateExclusiveLock,
+							 relation, stmt_text);
+		registry_wake_watcher();
+	}
 	supervising = true;
 	ncreated = 0;
 

@@ -4,7 +4,9 @@
  *		Every difference between PostgreSQL major versions lives here, so
  *		the rest of migguard reads as if there were one PostgreSQL.
  *
- * Written against PostgreSQL 15; aims at 13 through 18.
+ * Written against PostgreSQL 15; built and tested against 13, 15, 17 and
+ * 18 (test/majors/build-pg.sh).  14 and 16 are expected to work (every
+ * difference below is decided by version number) but were not built.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,6 +86,10 @@ mg_my_backend_index(void)
 }
 
 /* MaxBackends is only computed before shmem_request_hook from PG15 on. */
+#if PG_VERSION_NUM < 150000
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#endif
 static inline int
 mg_max_backends(void)
 {
@@ -122,8 +128,24 @@ mg_init_materialized_srf(FunctionCallInfo fcinfo)
 #endif
 }
 
-/* The physical identity of a relation's storage, renamed in PG16. */
-#if PG_VERSION_NUM >= 160000
+/*
+ * The physical identity of a relation's storage, renamed in PG16.
+ * mg_relpath() returns a palloc'd path: from PG18 on relpathbackend()
+ * returns a RelPathStr by value.
+ */
+#if PG_VERSION_NUM >= 180000
+#include "common/relpath.h"
+typedef RelFileLocator MgRelFile;
+#define MG_RELFILE_SET(rf, spc, db, rel) \
+	((rf).spcOid = (spc), (rf).dbOid = (db), (rf).relNumber = (rel))
+static inline char *
+mg_relpath(RelFileLocator rf, ForkNumber fork)
+{
+	RelPathStr	path = relpathbackend(rf, INVALID_PROC_NUMBER, fork);
+
+	return pstrdup(path.str);
+}
+#elif PG_VERSION_NUM >= 160000
 typedef RelFileLocator MgRelFile;
 #define MG_RELFILE_SET(rf, spc, db, rel) \
 	((rf).spcOid = (spc), (rf).dbOid = (db), (rf).relNumber = (rel))
@@ -147,11 +169,21 @@ typedef RelFileNode MgRelFile;
 	RelationMapOidToFilenode((relid), (shared))
 #endif
 
-/* When a lock wait began: kept in the lock status data from PG14 on. */
+/*
+ * When a lock wait began: kept in the lock status data from PG14 on (0
+ * for a moment after the wait begins).  PG13 does not record it, so
+ * src/compat_pg13.c estimates it from the waiter's statement start and
+ * this process's earlier lock snapshots (MG_TRACK_LOCK_WAITS); take
+ * snapshots with mg_lock_status_data().
+ */
 #if PG_VERSION_NUM >= 140000
 #define MG_LOCK_WAIT_START(instance) ((instance)->waitStart)
+#define mg_lock_status_data() GetLockStatusData()
 #else
-#define MG_LOCK_WAIT_START(instance) ((TimestampTz) 0)
+#define MG_TRACK_LOCK_WAITS 1
+extern LockData *mg_lock_status_data(void);
+extern TimestampTz mg_lock_wait_start(const LockInstanceData *instance);
+#define MG_LOCK_WAIT_START(instance) mg_lock_wait_start(instance)
 #endif
 
 /* The n-th (1-based) entry of this process's backend status snapshot. */
@@ -169,11 +201,51 @@ typedef RelFileNode MgRelFile;
 #define mg_random_fraction() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
 #endif
 
-/* Memory for a setting's parsed "extra": guc_malloc from PG16 on. */
+/*
+ * Memory for a setting's parsed "extra": guc_malloc from PG16 on, and then
+ * it must be released with guc_free (PostgreSQL manages it; libc's free()
+ * crashes the backend).
+ */
 #if PG_VERSION_NUM >= 160000
 #define mg_guc_malloc(size) guc_malloc(LOG, (size))
+#define mg_guc_free(ptr) guc_free(ptr)
 #else
 #define mg_guc_malloc(size) malloc(size)
+#define mg_guc_free(ptr) free(ptr)
+#endif
+
+/*
+ * pg_class.reltuples of a relation never vacuumed or analyzed: -1 from PG14
+ * on; before, 0 with relpages 0 (which is also an empty relation's state
+ * until its first VACUUM or ANALYZE: reported as never analyzed too).
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_reltuples(cls) ((double) (cls)->reltuples)
+#else
+#define mg_reltuples(cls) \
+	(((cls)->relpages == 0 && (cls)->reltuples == 0) ? -1.0 : (double) (cls)->reltuples)
+#endif
+
+/* Catalog index OIDs were declared in catalog/indexing.h before PG14. */
+#if PG_VERSION_NUM < 140000
+#include "catalog/indexing.h"
+#endif
+
+/* The predefined role pg_read_all_stats had a DEFAULT_ROLE_ name before PG14. */
+#if PG_VERSION_NUM < 140000
+#define ROLE_PG_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
+#endif
+
+/*
+ * A partition bound's quals: before PG15 get_qual_from_partbound() also
+ * took the partition, which it never used (PG15 dropped the argument).
+ * Callers use PG15's form; the header is included first so that its
+ * prototype is not rewritten.
+ */
+#if PG_VERSION_NUM < 150000
+#include "partitioning/partbounds.h"
+#define get_qual_from_partbound(parent, spec) \
+	get_qual_from_partbound(NULL, (parent), (spec))
 #endif
 
 /* DETACH PARTITION ... CONCURRENTLY exists from PG14 on. */
@@ -270,15 +342,30 @@ mg_relation_ownercheck(Oid relid, Oid roleid)
 #endif
 }
 
+/* ---- added by helper "security" (lockmodel.c, cic.c) ---- */
+
+/* AlterTableStmt's object type was "relkind" before PG14. */
+#if PG_VERSION_NUM >= 140000
+#define mg_alter_table_objtype(stmt) ((stmt)->objtype)
+#else
+#define mg_alter_table_objtype(stmt) ((stmt)->relkind)
+#endif
+
+/*
+ * A backend's vacuum status flags (PROC_IS_AUTOVACUUM, ...): in PGPROC from
+ * PG14 on, in PGXACT before.  Caller holds ProcArrayLock.
+ */
+#if PG_VERSION_NUM >= 140000
+#define mg_proc_status_flags(proc) ((proc)->statusFlags)
+#else
+#define mg_proc_status_flags(proc) (ProcGlobal->allPgXact[(proc)->pgprocno].vacuumFlags)
+#endif
+
 /* Is proc an autovacuum worker that runs to prevent wraparound? */
 static inline bool
 mg_proc_is_wraparound_autovacuum(PGPROC *proc)
 {
-#if PG_VERSION_NUM >= 140000
-	uint8		flags = proc->statusFlags;
-#else
-	uint8		flags = ProcGlobal->allPgXact[proc->pgprocno].vacuumFlags;
-#endif
+	uint8		flags = mg_proc_status_flags(proc);
 
 #ifdef PROC_VACUUM_FOR_WRAPAROUND
 	return (flags & PROC_IS_AUTOVACUUM) != 0 &&
@@ -295,6 +382,79 @@ mg_proc_is_wraparound_autovacuum(PGPROC *proc)
 #define MG_ROLE_PG_SIGNAL_BACKEND ROLE_PG_SIGNAL_BACKEND
 #else
 #define MG_ROLE_PG_SIGNAL_BACKEND DEFAULT_ROLE_SIGNAL_BACKENDID
+#endif
+
+/* ---- helper "plan": the statement plan and the bypass ---- */
+
+/* This backend's local transaction id: moved into MyProc->vxid in PG17. */
+#if PG_VERSION_NUM >= 170000
+#define mg_my_lxid() (MyProc->vxid.lxid)
+#else
+#define mg_my_lxid() (MyProc->lxid)
+#endif
+
+/* Ownership checks of other catalogs (relations: mg_relation_ownercheck). */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_database_d.h"
+#include "catalog/pg_namespace_d.h"
+#include "catalog/pg_type_d.h"
+#define mg_type_ownercheck(typid, roleid) \
+	object_ownercheck(TypeRelationId, (typid), (roleid))
+#define mg_namespace_ownercheck(nspid, roleid) \
+	object_ownercheck(NamespaceRelationId, (nspid), (roleid))
+#define mg_database_ownercheck(dbid, roleid) \
+	object_ownercheck(DatabaseRelationId, (dbid), (roleid))
+#else
+#define mg_type_ownercheck(typid, roleid) pg_type_ownercheck((typid), (roleid))
+#define mg_namespace_ownercheck(nspid, roleid) \
+	pg_namespace_ownercheck((nspid), (roleid))
+#define mg_database_ownercheck(dbid, roleid) \
+	pg_database_ownercheck((dbid), (roleid))
+#endif
+
+/* The MAINTAIN privilege (VACUUM, CLUSTER, REINDEX, REFRESH) from PG17 on. */
+#if PG_VERSION_NUM >= 170000
+#define mg_may_maintain(relid, roleid) \
+	(pg_class_aclcheck((relid), (roleid), ACL_MAINTAIN) == ACLCHECK_OK)
+#else
+#define mg_may_maintain(relid, roleid) false
+#endif
+
+/* ALTER TABLE ... SET ACCESS METHOD from PG15, SET EXPRESSION from PG17. */
+#if PG_VERSION_NUM >= 150000
+#define MG_HAVE_SET_ACCESS_METHOD 1
+#endif
+#if PG_VERSION_NUM >= 170000
+#define MG_HAVE_SET_EXPRESSION 1
+#endif
+
+/*
+ * Generated columns: stored only until PG18, which adds virtual ones (the
+ * default there) that are computed on read and never rewrite.
+ */
+#if PG_VERSION_NUM >= 180000
+#define mg_generated_is_stored(con) \
+	((con)->generated_kind == ATTRIBUTE_GENERATED_STORED)
+#define MG_HAVE_VIRTUAL_GENERATED 1
+#else
+#define mg_generated_is_stored(con) true
+#endif
+
+/* NOT NULL constraints that can be added NOT VALID, then validated (PG18). */
+#if PG_VERSION_NUM >= 180000
+#define MG_HAVE_NOT_NULL_NOT_VALID 1
+#endif
+
+/* What ALTER TABLE names: a relkind field until PG13, an object type since. */
+#if PG_VERSION_NUM >= 140000
+#define mg_alter_table_objtype(stmt) ((stmt)->objtype)
+#else
+#define mg_alter_table_objtype(stmt) ((stmt)->relkind)
+#endif
+
+/* REPACK, the online-ish successor of VACUUM FULL and CLUSTER (PG19). */
+#if PG_VERSION_NUM >= 190000
+#define MG_HAVE_REPACK 1
 #endif
 
 #endif							/* MIGGUARD_COMPAT_H */

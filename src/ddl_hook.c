@@ -9,8 +9,10 @@
 #include "postgres.h"
 
 #include "migguard.h"
+#include "plan.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "parser/scansup.h"
 #include "tcop/utility.h"
 
@@ -25,7 +27,14 @@ migguard_statement_text(const char *queryString, int location, int len)
 {
 	if (queryString == NULL)
 		return pstrdup("");
-	if (location >= 0 && location <= (int) strlen(queryString))
+	/*
+	 * The parser's location and length lie within the string: measuring the
+	 * whole string for each of its statements would make a string of n
+	 * statements cost n squared.
+	 */
+	if (location >= 0 && len > 0)
+		queryString += location;
+	else if (location >= 0 && location <= (int) strlen(queryString))
 	{
 		queryString += location;
 		if (len <= 0)
@@ -105,6 +114,9 @@ elevel_for(RuleLevel level)
 	}
 }
 
+static void run_supervised(Node *parsetree, char *stmt_text,
+						   MG_PROCESS_UTILITY_ARGS);
+
 /*
  * Turn violations into messages.  A violation of a rule in migguard.allow
  * is logged as a bypass (or refused, for users who may not bypass).
@@ -112,7 +124,7 @@ elevel_for(RuleLevel level)
  * ends the statement, after its event is recorded, so the decision survives
  * the error.
  */
-static void
+void
 enforce_violations(List *violations, const char *stmt_text)
 {
 	ListCell   *lc;
@@ -173,50 +185,94 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 	/*
 	 * Statements PostgreSQL generates itself are covered by the statement
 	 * that caused them.  In an aborted transaction the statement will fail
-	 * anyway, and catalog access is not allowed.
+	 * anyway, and catalog access is not allowed.  On a hot standby every
+	 * decision is PostgreSQL's: its read-only error comes first, and no
+	 * DDL can run there to be guarded.
 	 */
 	if (migguard_mode != MIGGUARD_MODE_OFF &&
 		context != PROCESS_UTILITY_SUBCOMMAND &&
+		!RecoveryInProgress() &&
 		registry_attached() &&
 		IsTransactionState() &&
 		!IsAbortedTransactionBlockState())
 	{
-		GuardTarget target;
-		Oid			tableid;
-		Oid			indexid;
 		char	   *stmt_text = NULL;
+		StmtPlan   *volatile plan = NULL;
+		void	   *saved_net;
 
 		if (is_checked_statement(parsetree))
 		{
+			PlanContext pctx;
+			List	   *volatile violations = NIL;
+
 			stmt_text = migguard_statement_text(queryString,
 												pstmt->stmt_location,
 												pstmt->stmt_len);
 			registry_count(MG_COUNTER_CHECKED);
-			enforce_violations(rules_check_statement(parsetree, stmt_text),
-							   stmt_text);
+			memset(&pctx, 0, sizeof(pctx));
+			pctx.top_level = context == PROCESS_UTILITY_TOPLEVEL &&
+				!IsSubTransaction();
+			relfacts_remember();
+			PG_TRY();
+			{
+				plan = plan_statement(parsetree, stmt_text, &pctx);
+				violations = rules_check_plan(plan);
+			}
+			PG_FINALLY();
+			{
+				/* the remembered facts live in this statement's memory */
+				relfacts_forget();
+			}
+			PG_END_TRY();
+			enforce_violations(violations, stmt_text);
 		}
 
 		/*
-		 * Statements that need supervision while they run are handed to
-		 * their supervisor, which calls migguard_next_utility() itself.
+		 * From here on the statement runs: the safety net watches for a
+		 * rewrite or an index build the plan did not foresee.
 		 */
-		if (guard_classify(parsetree, &target))
+		safety_net_push(plan, stmt_text, &saved_net);
+		PG_TRY();
 		{
-			if (stmt_text == NULL)	/* LOCK TABLE: guarded, not checked */
-				stmt_text = migguard_statement_text(queryString,
-													pstmt->stmt_location,
-													pstmt->stmt_len);
-			guard_process_utility(&target, stmt_text, MG_PROCESS_UTILITY_PASS);
-			return;
+			run_supervised(parsetree, stmt_text, MG_PROCESS_UTILITY_PASS);
 		}
-		if (cic_classify(parsetree, &tableid, &indexid))
+		PG_FINALLY();
 		{
-			cic_process_utility(tableid, indexid, stmt_text,
-								MG_PROCESS_UTILITY_PASS);
-			return;
+			safety_net_pop(saved_net);
 		}
+		PG_END_TRY();
+		return;
 	}
 
+	migguard_next_utility(MG_PROCESS_UTILITY_PASS);
+}
+
+/*
+ * Run the statement, handing those that need supervision while they run to
+ * their supervisor, which calls migguard_next_utility() itself.
+ */
+static void
+run_supervised(Node *parsetree, char *stmt_text, MG_PROCESS_UTILITY_ARGS)
+{
+	GuardTarget target;
+	Oid			tableid;
+	Oid			indexid;
+
+	if (guard_classify(parsetree, &target))
+	{
+		if (stmt_text == NULL)	/* LOCK TABLE: guarded, not checked */
+			stmt_text = migguard_statement_text(queryString,
+												pstmt->stmt_location,
+												pstmt->stmt_len);
+		guard_process_utility(&target, stmt_text, MG_PROCESS_UTILITY_PASS);
+		return;
+	}
+	if (cic_classify(parsetree, &tableid, &indexid))
+	{
+		cic_process_utility(tableid, indexid, stmt_text,
+							MG_PROCESS_UTILITY_PASS);
+		return;
+	}
 	migguard_next_utility(MG_PROCESS_UTILITY_PASS);
 }
 
@@ -235,4 +291,5 @@ ddl_hook_install(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = migguard_ProcessUtility;
+	safety_net_install();
 }

@@ -267,9 +267,10 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	bool		is_lock = IsA(pstmt->utilityStmt, LockStmt);
 	bool		may_retry;
 	bool		beside;
-	PlannedStmt *pristine = NULL;
+	PlannedStmt *volatile pristine = NULL;
+	PlannedStmt *volatile attempt_stmt = pstmt;
 	int			save_nestlevel;
-	int			attempt = 0;
+	volatile int attempt = 0;
 	int			i;
 
 	if (guard_depth > 0)
@@ -320,7 +321,7 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 		attempt++;
 		if (may_retry)
 		{
-			pstmt = copyObject(pristine);
+			attempt_stmt = copyObject(pristine);
 			BeginInternalSubTransaction(NULL);
 			MemoryContextSwitchTo(oldcontext);
 		}
@@ -329,6 +330,9 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 
 		PG_TRY();
 		{
+			/* a local that longjmp cannot clobber: this try's copy */
+			PlannedStmt *pstmt = attempt_stmt;
+
 			if (beside)
 				queue_wait_beside(target, stmt_text, relnames);
 			migguard_next_utility(MG_PROCESS_UTILITY_PASS);

@@ -25,7 +25,7 @@
 LockData *
 lockstate_snapshot(void)
 {
-	return GetLockStatusData();
+	return mg_lock_status_data();
 }
 
 /*

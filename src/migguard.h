@@ -64,11 +64,15 @@ typedef struct RelFacts
 } RelFacts;
 
 extern bool relfacts_get(Oid relid, RelFacts *facts);
+extern bool relfacts_identify(Oid relid, RelFacts *facts);
 extern void relfacts_remember(void);
 extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);
 extern char *relfacts_relation_name(Oid relid);
 extern bool relfacts_exempt(const RelFacts *facts);
+extern void relfacts_tree(Oid relid, int64 *bytes, double *rows);
+extern List *relfacts_indexes(Oid relid);
+extern Oid	relfacts_am(Oid relid);
 
 /* ---- the rule catalog (rules.c) ---- */
 
@@ -90,8 +94,13 @@ typedef struct RuleViolation
 	char	   *hint;
 } RuleViolation;
 
+struct StmtPlan;
 extern void rules_define_settings(void);
+extern List *rules_check_plan(struct StmtPlan *plan);
 extern List *rules_check_statement(Node *parsetree, const char *stmt_text);
+extern RuleViolation *rules_violation_for(const char *rule, const RelFacts *facts,
+										  char *message, char *detail,
+										  const char *safe_way);
 extern const char *rule_level_name(RuleLevel level);
 extern bool rules_bypassed(const char *rule);
 extern int	rules_count(void);
@@ -307,7 +316,9 @@ extern void cic_cleanup_request_shmem(void);
 extern void cic_cleanup_startup_shmem(void);
 extern void cic_cleanup_queue(const Oid *indexids, int n, bool only_if_ccold,
 							  const char *statement);
+extern long cic_cleanup_kick(void);
 PGDLLEXPORT void migguard_cleanup_main(Datum main_arg);
+PGDLLEXPORT void migguard_cleanup_launcher_main(Datum main_arg);
 
 /* ---- other sessions, as pg_stat_activity shows them (sessions.c) ---- */
 

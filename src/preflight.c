@@ -209,7 +209,7 @@ static const PreflightCheck checks[] = {
 		"  FROM (SELECT pg_catalog.current_setting('server_version_num')::int AS v) s"},
 };
 
-#define NUM_CHECKS lengthof(checks)
+#define NUM_CHECKS ((int) lengthof(checks))
 
 typedef struct CheckResult
 {

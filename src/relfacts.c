@@ -19,15 +19,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_tablespace_d.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -154,6 +158,7 @@ relfacts_forget(void)
 }
 
 static bool relfacts_gather(Oid relid, RelFacts *facts);
+static bool relfacts_gather_what(Oid relid, RelFacts *facts, bool measure);
 
 /*
  * The facts about relid.  Returns false when the relation does not exist
@@ -185,8 +190,24 @@ relfacts_get(Oid relid, RelFacts *facts)
 	return true;
 }
 
+/*
+ * What a relation is, without its size: name, kind, temporary, created in
+ * this transaction.  No stat(): for rules about names, not sizes.
+ */
+bool
+relfacts_identify(Oid relid, RelFacts *facts)
+{
+	return relfacts_gather_what(relid, facts, false);
+}
+
 static bool
 relfacts_gather(Oid relid, RelFacts *facts)
+{
+	return relfacts_gather_what(relid, facts, true);
+}
+
+static bool
+relfacts_gather_what(Oid relid, RelFacts *facts, bool measure)
 {
 	HeapTuple	tup;
 	Form_pg_class cls;
@@ -204,10 +225,10 @@ relfacts_gather(Oid relid, RelFacts *facts)
 	facts->nspname = get_namespace_name(cls->relnamespace);
 	facts->is_temp = cls->relpersistence == RELPERSISTENCE_TEMP;
 	facts->created_in_xact = created_in_this_xact(tup, relid);
-	facts->est_rows = cls->reltuples;
+	facts->est_rows = mg_reltuples(cls);
 	ReleaseSysCache(tup);
 
-	if (facts->is_temp)
+	if (facts->is_temp || !measure)
 		return true;			/* private to this session: nobody to block */
 
 	if (relkind == RELKIND_PARTITIONED_TABLE ||
@@ -231,6 +252,63 @@ relfacts_gather(Oid relid, RelFacts *facts)
 	facts->is_large = facts->size_bytes > 0 &&
 		facts->size_bytes >= (int64) migguard_large_table_size_kb * 1024;
 	return true;
+}
+
+/*
+ * Bytes and estimated rows of relid and every relation that inherits from
+ * it (partitions, inheritance children, at every level): what an ALTER
+ * that recurses processes.  A stat() per segment of each, so asked only
+ * when a rule needs the size.
+ */
+void
+relfacts_tree(Oid relid, int64 *bytes, double *rows)
+{
+	List	   *members = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
+
+	*bytes = 0;
+	*rows = 0;
+	foreach(lc, members)
+	{
+		CHECK_FOR_INTERRUPTS();
+		leaf_size(lfirst_oid(lc), bytes, rows);
+	}
+	list_free(members);
+}
+
+/* The access method of a relation (pg_class.relam), or InvalidOid. */
+Oid
+relfacts_am(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+	ReleaseSysCache(tup);
+	return am;
+}
+
+/* The OIDs of relid's indexes, read from pg_index as it is, without a lock. */
+List *
+relfacts_indexes(Oid relid)
+{
+	Relation	indrel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	List	   *indexes = NIL;
+
+	indrel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		indexes = lappend_oid(indexes, ((Form_pg_index) GETSTRUCT(tup))->indexrelid);
+	systable_endscan(scan);
+	table_close(indrel, AccessShareLock);
+	return indexes;
 }
 
 /*

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * rules.c
- *		The rule catalog, the levels in force, and the bypass.
+ *		The rule catalog and the levels in force.
  *
  * Each rule is one entry of rule_catalog: its name, default level, what it
  * catches, the safe alternative, and a check (rule_checks.c) over the parse
- * tree and the facts about the relations it touches.  A check appends
+ * tree and the facts about the relations it touches.  The bypass
+ * (migguard.allow) lives in bypass.c.  A check appends
  * violations and never raises an error for what it finds: what a violation
  * becomes (error, warning, log line, bypass) is decided by the hook.
  *
@@ -13,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "plan.h"
 #include "rules_int.h"
 
 #include "catalog/pg_authid.h"
@@ -25,7 +27,7 @@
 
 static const RuleDef rule_catalog[] = {
 	{"index_not_concurrent", RULE_LEVEL_ERROR,
-		"CREATE INDEX without CONCURRENTLY on a large table (SHARE lock: writes blocked for the whole build)",
+		"CREATE INDEX without CONCURRENTLY on a large table (SHARE lock: writes blocked for the whole build), and an index ATTACH PARTITION would build on a large partition",
 		"CREATE INDEX CONCURRENTLY; on a partitioned table, CREATE INDEX ON ONLY the parent, CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION",
 	check_index_not_concurrent},
 	{"invalid_index_skipped", RULE_LEVEL_ERROR,
@@ -37,21 +39,33 @@ static const RuleDef rule_catalog[] = {
 		"DROP INDEX CONCURRENTLY",
 	check_drop_index_not_concurrent},
 	{"reindex_not_concurrent", RULE_LEVEL_ERROR,
-		"REINDEX INDEX/TABLE without CONCURRENTLY on a large table (writes blocked; REINDEX INDEX blocks reads that use the index too)",
+		"REINDEX without CONCURRENTLY reaching a large table: INDEX, TABLE, SCHEMA, DATABASE, SYSTEM (writes blocked; REINDEX INDEX blocks reads that use the index too)",
 		"REINDEX ... CONCURRENTLY",
 	check_reindex_not_concurrent},
 	{"add_column_rewrite", RULE_LEVEL_ERROR,
 		"ADD COLUMN with a volatile default, GENERATED ... STORED, identity, serial, or a domain with constraints, on a large table (table rewrite under ACCESS EXCLUSIVE)",
 		"add the column without a default (or with a non-volatile one), then backfill in batches",
 	check_add_column_rewrite},
+	{"inline_column_constraint", RULE_LEVEL_ERROR,
+		"a constraint written inside ADD COLUMN on a large table: UNIQUE or PRIMARY KEY (index build), CHECK (verification scan), REFERENCES (validation scan, and a lock on the referenced table), all under ACCESS EXCLUSIVE",
+		"add the column alone, then the constraint the safe way (CREATE UNIQUE INDEX CONCURRENTLY + USING INDEX; NOT VALID + VALIDATE CONSTRAINT)",
+	check_inline_column_constraint},
 	{"alter_type_rewrite", RULE_LEVEL_ERROR,
 		"ALTER COLUMN TYPE that rewrites a large table, decided as ALTER TABLE decides (varchar(n) to a longer varchar or text, numeric precision increases and other binary-coercible changes are safe)",
 		"add a new column, backfill it in batches, switch the application, drop the old column",
 	check_alter_type_rewrite},
+	{"alter_type_rebuild", RULE_LEVEL_ERROR,
+		"ALTER COLUMN TYPE without a rewrite that still rebuilds an index (its operator class or collation changes: text to citext, COLLATE) or verifies a CHECK constraint naming the column again, on a large table, under ACCESS EXCLUSIVE",
+		"drop the index (CONCURRENTLY) or the CHECK first, change the type, then rebuild the index CONCURRENTLY or add the CHECK NOT VALID and validate it",
+	check_alter_type_rebuild},
 	{"set_not_null_scan", RULE_LEVEL_ERROR,
-		"SET NOT NULL on a large table without a validated CHECK (col IS NOT NULL) (full scan under ACCESS EXCLUSIVE)",
-		"ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL",
+		"SET NOT NULL on a large table without a validated CHECK (col IS NOT NULL), also on a column added with a default in the same statement (full scan under ACCESS EXCLUSIVE)",
+		"ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL (PostgreSQL 18: NOT NULL ... NOT VALID, then VALIDATE)",
 	check_set_not_null_scan},
+	{"primary_key_nullable", RULE_LEVEL_ERROR,
+		"ADD PRIMARY KEY (also USING INDEX) on a nullable column of a large table (NOT NULL scan under ACCESS EXCLUSIVE)",
+		"make the columns NOT NULL first the safe way, then ADD PRIMARY KEY USING INDEX",
+	check_primary_key_nullable},
 	{"constraint_validating", RULE_LEVEL_ERROR,
 		"ADD FOREIGN KEY or CHECK without NOT VALID on a large table (validation scan under a lock that blocks writes; a foreign key locks both tables)",
 		"ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in its own transaction",
@@ -69,23 +83,35 @@ static const RuleDef rule_catalog[] = {
 		"there is no non-blocking way: add it while the table is small, or in a maintenance window",
 	check_exclusion_constraint_rule},
 	{"vacuum_full", RULE_LEVEL_ERROR,
-		"VACUUM FULL of a large table, or of the whole database (rewrite under ACCESS EXCLUSIVE)",
+		"VACUUM FULL of a large table, or of a database with one (rewrite under ACCESS EXCLUSIVE)",
 		"plain VACUUM, or an online rebuild tool such as pg_repack",
 	check_vacuum_full},
 	{"cluster", RULE_LEVEL_ERROR,
-		"CLUSTER of a large table, or of every clustered table (rewrite under ACCESS EXCLUSIVE)",
+		"CLUSTER of a large table, or a bare CLUSTER reaching one (rewrite under ACCESS EXCLUSIVE)",
 		"an online rebuild tool such as pg_repack",
 	check_cluster},
 	{"refresh_matview_blocking", RULE_LEVEL_ERROR,
-		"REFRESH MATERIALIZED VIEW without CONCURRENTLY on a large materialized view (reads blocked for the whole refresh)",
+		"REFRESH MATERIALIZED VIEW without CONCURRENTLY whose view and the tables its query reads are large together (reads blocked for the whole refresh)",
 		"REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index)",
 	check_refresh_matview_blocking},
 	{"set_persistence_rewrite", RULE_LEVEL_ERROR,
 		"SET LOGGED or SET UNLOGGED on a large table (rewrite under ACCESS EXCLUSIVE)",
 		"create the table with the wanted persistence and copy the data in batches",
 	check_set_persistence_rewrite},
+	{"set_tablespace_move", RULE_LEVEL_ERROR,
+		"SET TABLESPACE of a large table (every block copied under ACCESS EXCLUSIVE)",
+		"an online rebuild tool (pg_repack --tablespace), or a copy into a new table",
+	check_set_tablespace_move},
+	{"set_access_method_rewrite", RULE_LEVEL_ERROR,
+		"SET ACCESS METHOD on a large table (rewrite under ACCESS EXCLUSIVE)",
+		"create the table with the access method and copy the data in batches",
+	check_set_access_method_rewrite},
+	{"set_expression_rewrite", RULE_LEVEL_ERROR,
+		"ALTER COLUMN ... SET EXPRESSION of a stored generated column on a large table (PostgreSQL 17; rewrite under ACCESS EXCLUSIVE)",
+		"a new column (PostgreSQL 18: a virtual generated one), switch, drop the old one",
+	check_set_expression_rewrite},
 	{"attach_partition_scan", RULE_LEVEL_ERROR,
-		"ATTACH PARTITION of a large table without a validated CHECK constraint that implies the partition bound (scan of the partition under lock)",
+		"ATTACH PARTITION of a large table without a validated CHECK constraint that implies the partition bound, or with a large default partition (scan under ACCESS EXCLUSIVE)",
 		"ADD CONSTRAINT ... CHECK (bound) NOT VALID, VALIDATE CONSTRAINT, ATTACH PARTITION, then drop the CHECK",
 	check_attach_partition_scan},
 	{"detach_partition_blocking", RULE_LEVEL_ERROR,
@@ -96,6 +122,18 @@ static const RuleDef rule_catalog[] = {
 		"ALTER DOMAIN ADD CONSTRAINT CHECK without NOT VALID when a large table uses the domain (validation scan of every such table)",
 		"ADD CONSTRAINT ... NOT VALID, then ALTER DOMAIN ... VALIDATE CONSTRAINT",
 	check_domain_check_validating},
+	{"domain_not_null_scan", RULE_LEVEL_ERROR,
+		"ALTER DOMAIN ... SET NOT NULL when a large table uses the domain (scan of every such table under SHARE)",
+		"ADD CONSTRAINT ... CHECK (VALUE IS NOT NULL) NOT VALID, then VALIDATE CONSTRAINT",
+	check_domain_not_null_scan},
+	{"table_rewrite", RULE_LEVEL_ERROR,
+		"any other rewrite of a large table, caught by the safety net after the lock was taken (the plan did not foresee it)",
+		"see what rewrites the table (migguard.explain()), and do it in steps that do not",
+	NULL},
+	{"index_build", RULE_LEVEL_ERROR,
+		"any other index build over a large table, caught by the safety net after the lock was taken (the plan did not foresee it)",
+		"build the index first with CREATE INDEX CONCURRENTLY",
+	NULL},
 	{"add_column_json", RULE_LEVEL_WARNING,
 		"ADD COLUMN of type json (no equality operator: breaks DISTINCT, GROUP BY, UNION, and is reparsed on every access)",
 		"jsonb",
@@ -118,16 +156,13 @@ static const RuleDef rule_catalog[] = {
 	check_drop_database},
 };
 
-#define NUM_RULES lengthof(rule_catalog)
+#define NUM_RULES ((int) lengthof(rule_catalog))
 
 /* settings */
 static char *rule_levels_string = NULL;
-static char *allow_string = NULL;
-static char *allow_role_string = NULL;
 
 /* parsed forms, published by the assign hooks */
 static RuleLevel *levels_in_force = NULL;	/* NUM_RULES entries, or NULL */
-static bool *rules_allowed = NULL;	/* NUM_RULES entries, or NULL */
 
 const char *
 rule_level_name(RuleLevel level)
@@ -162,8 +197,8 @@ parse_level(const char *name, RuleLevel *level)
 	return true;
 }
 
-static int
-rule_index(const char *name)
+int
+rules_index(const char *name)
 {
 	int			i;
 
@@ -223,23 +258,23 @@ check_rule_levels(char **newval, void **extra, GucSource source)
 		if (colon == NULL)
 		{
 			GUC_check_errdetail("Entry \"%s\" is not of the form rule:level.", item);
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		*colon = '\0';
-		i = rule_index(item);
+		i = rules_index(item);
 		if (i < 0)
 		{
 			GUC_check_errdetail("Unknown rule \"%s\".", item);
 			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		if (!parse_level(colon + 1, &level))
 		{
 			GUC_check_errdetail("Unknown level \"%s\" for rule \"%s\".", colon + 1, item);
 			GUC_check_errhint("The levels are error, warning, log and off.");
-			free(levels);
+			mg_guc_free(levels);
 			return false;
 		}
 		levels[i] = level;
@@ -252,47 +287,6 @@ static void
 assign_rule_levels(const char *newval, void *extra)
 {
 	levels_in_force = (RuleLevel *) extra;
-}
-
-/* "index_not_concurrent, alter_type_rewrite" */
-static bool
-check_allow(char **newval, void **extra, GucSource source)
-{
-	char	   *raw = pstrdup(*newval);
-	List	   *items;
-	ListCell   *lc;
-	bool	   *allowed;
-
-	if (!SplitIdentifierString(raw, ',', &items))
-	{
-		GUC_check_errdetail("List syntax is invalid.");
-		return false;
-	}
-	allowed = (bool *) mg_guc_malloc(NUM_RULES * sizeof(bool));
-	if (allowed == NULL)
-		return false;
-	memset(allowed, 0, NUM_RULES * sizeof(bool));
-	foreach(lc, items)
-	{
-		int			i = rule_index((char *) lfirst(lc));
-
-		if (i < 0)
-		{
-			GUC_check_errdetail("Unknown rule \"%s\".", (char *) lfirst(lc));
-			GUC_check_errhint("SELECT name FROM migguard.rules() lists the rules.");
-			free(allowed);
-			return false;
-		}
-		allowed[i] = true;
-	}
-	*extra = allowed;
-	return true;
-}
-
-static void
-assign_allow(const char *newval, void *extra)
-{
-	rules_allowed = (bool *) extra;
 }
 
 void
@@ -308,53 +302,7 @@ rules_define_settings(void)
 							   GUC_LIST_INPUT,
 							   check_rule_levels, assign_rule_levels, NULL);
 
-	DefineCustomStringVariable("migguard.allow",
-							   "Rules whose violations this session accepts.",
-							   "Honoured for superusers and members of the role "
-							   "named by migguard.allow_role; anyone else who "
-							   "breaks an allowed rule gets a permission error.",
-							   &allow_string,
-							   "",
-							   PGC_USERSET,
-							   GUC_LIST_INPUT,
-							   check_allow, assign_allow, NULL);
-
-	DefineCustomStringVariable("migguard.allow_role",
-							   "Role whose members may bypass rules with migguard.allow.",
-							   "Empty: only superusers may.",
-							   &allow_role_string,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   NULL, NULL, NULL);
-}
-
-/*
- * May this session bypass "rule"?  Returns false when the rule is not in
- * migguard.allow; raises a permission error when it is, but the user may
- * not use the bypass.
- */
-bool
-rules_bypassed(const char *rule)
-{
-	int			i = rule_index(rule);
-	Oid			role;
-
-	if (i < 0 || rules_allowed == NULL || !rules_allowed[i])
-		return false;
-	if (superuser())
-		return true;
-	role = (allow_role_string && allow_role_string[0]) ?
-		get_role_oid(allow_role_string, true) : InvalidOid;
-	if (OidIsValid(role) && is_member_of_role(GetUserId(), role))
-		return true;
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to bypass migguard rule \"%s\"", rule),
-			 errdetail("migguard.allow is honoured only for superusers and members of the role named by migguard.allow_role."),
-			 errhint("Ask an administrator to run the statement, or to grant you membership in the role named by migguard.allow_role.")));
-	return false;				/* keep compiler quiet */
+	bypass_define_settings();
 }
 
 /* ---- helpers for the checks ---- */
@@ -412,38 +360,87 @@ rule_violation(RuleContext *ctx, const RelFacts *facts,
 	ctx->violations = lappend(ctx->violations, v);
 }
 
+RuleLevel
+rules_level_in_force(const char *name)
+{
+	int			i = rules_index(name);
+
+	if (i < 0)
+		return RULE_LEVEL_OFF;
+	return levels_in_force ? levels_in_force[i] : rule_catalog[i].default_level;
+}
+
 /*
- * Run every rule over one statement.  Returns a list of RuleViolation, in
- * catalog order, leaving out rules whose level in force is off.
+ * A violation of one rule decided outside the checks (the safety net),
+ * with that rule's level in force; NULL when the rule is off.
+ */
+RuleViolation *
+rules_violation_for(const char *rule, const RelFacts *facts, char *message,
+					char *detail_text, const char *safe_way)
+{
+	RuleContext ctx;
+	int			i = rules_index(rule);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.current = &rule_catalog[i];
+	ctx.level = rules_level_in_force(rule);
+	if (ctx.level == RULE_LEVEL_OFF)
+		return NULL;
+	rule_violation(&ctx, facts, message, rule_detail(&ctx, facts, detail_text),
+				   rule_hint(&ctx, safe_way));
+	return (RuleViolation *) linitial(ctx.violations);
+}
+
+/*
+ * Plan one statement as the hook does and run every rule over it (the
+ * interface before the plan existed; check() and explain() plan with their
+ * own context).
  */
 List *
 rules_check_statement(Node *parsetree, const char *stmt_text)
 {
-	RuleContext ctx;
-	int			i;
+	PlanContext pctx = {false, false, true};
+	List	   *volatile violations = NIL;
 
-	ctx.stmt_text = stmt_text;
-	ctx.violations = NIL;
 	relfacts_remember();
-	rule_checks_reset();
 	PG_TRY();
 	{
-		for (i = 0; i < NUM_RULES; i++)
-		{
-			ctx.current = &rule_catalog[i];
-			ctx.level = levels_in_force ? levels_in_force[i] :
-				ctx.current->default_level;
-			if (ctx.level == RULE_LEVEL_OFF)
-				continue;
-			ctx.current->check(parsetree, &ctx);
-		}
+		violations = rules_check_plan(plan_statement(parsetree, stmt_text, &pctx));
 	}
 	PG_FINALLY();
 	{
-		/* the remembered facts live in this statement's memory */
 		relfacts_forget();
-		rule_checks_reset();
 	}
 	PG_END_TRY();
+	return violations;
+}
+
+/*
+ * Run every rule over one statement's plan.  Returns a list of
+ * RuleViolation, in catalog order, leaving out rules whose level in force
+ * is off.  A statement PostgreSQL will refuse first is judged by no rule.
+ */
+List *
+rules_check_plan(StmtPlan *plan)
+{
+	RuleContext ctx;
+	int			i;
+
+	ctx.stmt_text = plan->stmt_text;
+	ctx.plan = plan;
+	ctx.violations = NIL;
+	if (plan->skipped)
+		return NIL;
+	for (i = 0; i < NUM_RULES; i++)
+	{
+		ctx.current = &rule_catalog[i];
+		if (ctx.current->check == NULL)
+			continue;
+		ctx.level = levels_in_force ? levels_in_force[i] :
+			ctx.current->default_level;
+		if (ctx.level == RULE_LEVEL_OFF)
+			continue;
+		ctx.current->check(plan->stmt, &ctx);
+	}
 	return ctx.violations;
 }

@@ -5,8 +5,11 @@
  *		pid, user, application, state, transaction age and query.
  *
  * The facts come from the backend status array, as pg_stat_activity reads
- * them.  The caller decides whether the query may be shown.  User names need
- * catalog access, so callers must be inside a transaction.
+ * them, and are shown as pg_stat_activity would show them to the viewer the
+ * caller names: a viewer who may not see the session (neither a member of
+ * its role nor of pg_read_all_stats, HAS_PGSTAT_PERMISSIONS) gets its pid
+ * and user only.  User names need catalog access, so callers must be inside
+ * a transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -86,9 +89,24 @@ find_session(int pid)
 }
 
 /*
- * Append a description of the session with this pid to buf.  Its query is
- * shown only if "viewer" could see it in pg_stat_activity.  Returns false,
- * appending nothing, when no such session exists any more.
+ * May viewer see the details of this session in pg_stat_activity?  The
+ * InvalidOid viewer is the server itself: text for the server log, or for a
+ * record only members of pg_read_all_stats may read.
+ */
+static bool
+may_see(const PgBackendStatus *be, Oid viewer)
+{
+	return !OidIsValid(viewer) ||
+		migguard_may_see_session_of(viewer, be->st_userid);
+}
+
+/*
+ * Append a description of the session with this pid to buf, as
+ * pg_stat_activity would show it to "viewer": its state, idle time,
+ * transaction age and query only if viewer may see them, else its pid and
+ * user only.  A message or event meant for a user must name that user as
+ * the viewer (for an event: the user whose statement it is about).
+ * Returns false, appending nothing, when no such session exists any more.
  */
 bool
 sessions_describe(int pid, Oid viewer, StringInfo buf)
@@ -103,6 +121,11 @@ sessions_describe(int pid, Oid viewer, StringInfo buf)
 
 	user = OidIsValid(be->st_userid) ?
 		GetUserNameFromId(be->st_userid, true) : NULL;
+	if (!may_see(be, viewer))
+	{
+		appendStringInfo(buf, "pid %d (user %s)", pid, user ? user : "?");
+		return true;
+	}
 	appendStringInfo(buf, "pid %d (user %s, application \"%s\", %s",
 					 pid, user ? user : "?", be->st_appname,
 					 state_name(be->st_state));
@@ -159,7 +182,7 @@ sessions_index_build_phase(int pid)
 
 /*
  * The query pid runs or last ran, clipped, if "viewer" may see it as
- * pg_stat_activity would show it; NULL otherwise.
+ * pg_stat_activity would show it (InvalidOid: the server); NULL otherwise.
  */
 char *
 sessions_query(int pid, Oid viewer)
@@ -168,8 +191,7 @@ sessions_query(int pid, Oid viewer)
 	char	   *query;
 	int			len;
 
-	if (be == NULL || be->st_activity_raw[0] == '\0' ||
-		!migguard_may_see_session_of(viewer, be->st_userid))
+	if (be == NULL || be->st_activity_raw[0] == '\0' || !may_see(be, viewer))
 		return NULL;
 	query = pgstat_clip_activity(be->st_activity_raw);
 	len = strlen(query);

@@ -501,6 +501,14 @@ migguard_watcher_main(Datum main_arg)
 		if (watch_guards())
 			timeout = migguard_watch_interval_ms;
 		MemoryContextSwitchTo(oldcxt);
+
+		/* cleanups that could not start a worker are tried again from here */
+		{
+			long		cleanup = cic_cleanup_kick();
+
+			if (cleanup >= 0 && (timeout < 0 || cleanup < timeout))
+				timeout = cleanup;
+		}
 		MemoryContextReset(loop_cxt);
 
 		(void) WaitLatch(MyLatch,
