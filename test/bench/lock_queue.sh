@@ -137,8 +137,12 @@ prepare()
 		-c "INSERT INTO bench (id) SELECT generate_series(1, 100000)" \
 		-c "VACUUM ANALYZE bench" -c "CHECKPOINT"
 	case $setup in
-	migguard*) "${PSQL[@]}" -c "SET client_min_messages = warning" \
-		-c "CREATE EXTENSION IF NOT EXISTS migguard" ;;
+	migguard*)
+		"${PSQL[@]}" -c "SET client_min_messages = warning" \
+			-c "CREATE EXTENSION IF NOT EXISTS migguard"
+		"${PSQL[@]}" -At -c "SELECT current_setting('migguard.max_queue_wait'),
+			current_setting('migguard.watch_interval')" >"$WORK/mg_settings"
+		;;
 	esac
 }
 
@@ -230,8 +234,8 @@ measure()
 
 	local n p99 max failed aborted ddl_s after_reader="-"
 	n=$(wc -l <"$RUN.lat")
-	p99=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$RUN.lat")
-	max=$(tail -1 "$RUN.lat")
+	p99=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { printf "%.1f\n", $1; exit }' "$RUN.lat")
+	max=$(tail -1 "$RUN.lat" | awk '{ printf "%.1f\n", $1 }')
 	failed=$(grep -oP 'number of failed transactions: \K[0-9]+' "$RUN.pgbench" || cat "$RUN.failed")
 	if grep -q 'aborted in command' "$RUN.pgbench"; then
 		failed="$failed+aborted clients"
@@ -303,18 +307,51 @@ for run in $(seq 1 "$REPEAT"); do
 	done
 done
 
-header="| scenario | setup | run | app txns in window | p99 ms | max ms | failed | DDL | DDL tries | DDL took s | DDL end vs reader end ms |"
-rule="| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+header="| scenario | setup | run | app txns in window | p99 ms | max ms | failed | DDL | DDL tries | DDL ran (s since load start) | DDL took s | DDL end vs reader end ms |"
+rule="| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: |"
 table()
 {
 	echo "$header"
 	echo "$rule"
-	awk -F'\t' 'NF < 6 { printf "| %s | %s | %s | %s | | | | | | | |\n", $1, $2, $3, $4; next }
-		{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$WORK/rows.tsv"
+	awk -F'\t' 'NF < 6 { printf "| %s | %s | %s | %s | | | | | | | | |\n", $1, $2, $3, $4; next }
+		{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s-%s | %s | %s |\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $13, $10, $11 }' "$WORK/rows.tsv"
+}
+
+# The targets of issue 10 for migguard's defaults, as observed (every run).
+targets()
+{
+	[ -s "$WORK/mg_settings" ] || return 0
+	local qw iv
+	qw=$(cut -d'|' -f1 "$WORK/mg_settings" | sed 's/ms$//')
+	iv=$(cut -d'|' -f2 "$WORK/mg_settings" | sed 's/ms$//')
+	awk -F'\t' -v qw="$qw" -v iv="$iv" '
+	NF >= 13 { max[$1, $2, $3] = $6; ddl[$1, $2, $3] = $8; after[$1, $2, $3] = $11
+		if ($2 == "migguard") runs[$1, $3] = 1 }
+	function verdict(ok) { return ok ? "met" : "**not met**" }
+	END {
+		for (k in runs) {
+			split(k, p, SUBSEP); sc = p[1]; r = p[2]; key = sc SUBSEP "migguard" SUBSEP r
+			if (sc == "reader")
+				printf "- reader, run %s: longest application transaction %s ms (target <= 50 ms), DDL %s, %s ms after the reader ended (target <= 250 ms): %s\n",
+					r, max[key], ddl[key], after[key],
+					verdict(max[key] <= 50 && ddl[key] == "completed" && after[key] <= 250)
+			else if (sc == "held")
+				printf "- held, run %s: longest application transaction %s ms (target <= max_queue_wait + 2 x watch_interval + 50 ms = %d ms): %s\n",
+					r, max[key], qw + 2 * iv + 50, verdict(max[key] <= qw + 2 * iv + 50)
+			else if (sc == "intermittent") {
+				b = max[sc, "lock_timeout_5s", r]; c = max[sc, "500ms_10_retries", r]
+				printf "- intermittent, run %s: DDL %s; longest application transaction %s ms, against %s ms with lock_timeout 5s and %s ms with 500 ms and retries (target: completes, and lower than both): %s\n",
+					r, ddl[key], max[key], (b == "" ? "n/a" : b), (c == "" ? "n/a" : c),
+					verdict(ddl[key] == "completed" && (b == "" || max[key] < b + 0) && (c == "" || max[key] < c + 0))
+			}
+		}
+	}' "$WORK/rows.tsv" | sort
 }
 
 table
+echo
+targets
 echo
 echo "pgbench: $CLIENTS clients at $RATE transactions/s; reader ${READER_S} s, held ${HELD_S} s, $BLOCKERS intermittent blockers; window: DDL start to 1 s after its end; $(nproc) cores"
 
@@ -346,6 +383,13 @@ if [ -n "${BENCH_OUT:-}" ]; then
 		echo
 		table
 		echo
+		if [ -s "$WORK/mg_settings" ]; then
+			echo "Targets for migguard's defaults (issue 10; migguard.max_queue_wait"
+			echo "$(cut -d'|' -f1 "$WORK/mg_settings"), migguard.watch_interval $(cut -d'|' -f2 "$WORK/mg_settings")):"
+			echo
+			targets
+			echo
+		fi
 		for scenario in $SCENARIOS; do
 			[ -f "$BENCH_OUT/lock-queue-$scenario.png" ] &&
 				echo "![lock queue, $scenario](lock-queue-$scenario.png)"
