@@ -28,6 +28,7 @@ bench_cleanup()
 	# background clients first (sleepers, pgbench), then the server
 	local pids
 	set +e
+	trap '' INT TERM
 	pids=$(jobs -p)
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	"$BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
