@@ -18,7 +18,7 @@ ISOLATION_OPTS = --temp-config=$(srcdir)/test/migguard.conf \
 	--temp-instance=$(CURDIR)/tmp_isolation --inputdir=test
 
 TAP_TESTS = 1
-PROVE_TESTS = test/t/*.pl
+PROVE_TESTS ?= test/t/*.pl
 
 EXTRA_CLEAN = tmp_regress tmp_isolation output_iso
 

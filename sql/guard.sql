@@ -20,7 +20,7 @@ ALTER TABLE guarded ADD COLUMN lt4 text DEFAULT current_setting('lock_timeout');
 RESET migguard.lock_timeout;
 BEGIN;							-- inside a transaction block too
 ALTER TABLE guarded ADD COLUMN lt5 text DEFAULT current_setting('lock_timeout');
-SHOW lock_timeout;				-- restored right after the statement
+SHOW lock_timeout;				-- capped until the transaction ends
 COMMIT;
 SELECT DISTINCT lt1, lt2, lt3, lt4, lt5 FROM guarded;
 SHOW lock_timeout;

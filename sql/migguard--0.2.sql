@@ -47,7 +47,10 @@ CREATE FUNCTION migguard.guarded_ddl(
     OUT lock_mode text,
     OUT started timestamptz,
     OUT cancel_requested boolean,
-    OUT statement text)
+    OUT statement text,
+    OUT state text,
+    OUT registered_since timestamptz,
+    OUT relations text[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'migguard_guarded_ddl'
 LANGUAGE C STRICT VOLATILE;
@@ -115,7 +118,11 @@ CREATE FUNCTION migguard.stats(
     OUT retried bigint,
     OUT cic_waits bigint,
     OUT cleanups bigint,
-    OUT terminations bigint)
+    OUT terminations bigint,
+    OUT outside_queue_waits bigint,
+    OUT transaction_cancels bigint,
+    OUT transaction_terminations bigint,
+    OUT autovacuum_cancels bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'migguard_stats'
 LANGUAGE C STRICT VOLATILE;

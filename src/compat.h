@@ -254,4 +254,47 @@ mg_vxid_pid(VirtualTransactionId vxid)
 #define mg_clear_backend_status_snapshot() pgstat_clear_snapshot()
 #endif
 
+/* ---- added by the transaction guard (lead) ---- */
+
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+
+/* Does roleid own the relation? */
+static inline bool
+mg_relation_ownercheck(Oid relid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, roleid);
+#else
+	return pg_class_ownercheck(relid, roleid);
+#endif
+}
+
+/* Is proc an autovacuum worker that runs to prevent wraparound? */
+static inline bool
+mg_proc_is_wraparound_autovacuum(PGPROC *proc)
+{
+#if PG_VERSION_NUM >= 140000
+	uint8		flags = proc->statusFlags;
+#else
+	uint8		flags = ProcGlobal->allPgXact[proc->pgprocno].vacuumFlags;
+#endif
+
+#ifdef PROC_VACUUM_FOR_WRAPAROUND
+	return (flags & PROC_IS_AUTOVACUUM) != 0 &&
+		(flags & PROC_VACUUM_FOR_WRAPAROUND) != 0;
+#else
+	return false;
+#endif
+}
+
+#include "catalog/pg_authid.h"
+
+/* The role whose members may signal other users' sessions. */
+#if PG_VERSION_NUM >= 140000
+#define MG_ROLE_PG_SIGNAL_BACKEND ROLE_PG_SIGNAL_BACKEND
+#else
+#define MG_ROLE_PG_SIGNAL_BACKEND DEFAULT_ROLE_SIGNAL_BACKENDID
+#endif
+
 #endif							/* MIGGUARD_COMPAT_H */

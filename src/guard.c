@@ -7,9 +7,18 @@
  * SHARE UPDATE EXCLUSIVE on an existing relation: once it waits for such a
  * lock, every query that needs the relation queues behind it.  For the
  * statement's duration we cap lock_timeout, publish it in shared memory for
- * the watcher, and turn the watcher's cancellation into lock_not_available
- * with the reason.  A single statement outside a transaction block is tried
- * again, each try in a subtransaction, after a randomized backoff.
+ * the watcher, wait beside the lock queue while old transactions hold the
+ * lock (queue_wait.c), and turn the watcher's cancellation into
+ * lock_not_available with the reason.  When it holds its locks at the end,
+ * its transaction stays watched until it ends (xact_guard.c).
+ *
+ * A statement that loses its lock wait is tried again, each try in a
+ * subtransaction, after a randomized backoff: a single statement outside a
+ * transaction block always, and one inside a transaction block when the
+ * transaction holds no lock stronger than ROW EXCLUSIVE on another relation
+ * (the usual migration: BEGIN; ALTER TABLE; INSERT INTO schema_migrations;
+ * COMMIT).  Otherwise waiting again would keep those locks, and whoever
+ * queues behind them, waiting too.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,9 +71,10 @@ guard_define_settings(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("migguard.lock_retries",
-							"How often a guarded statement outside a transaction block is tried again after losing its lock wait.",
-							"Only a single statement outside a transaction block "
-							"is tried again, each try in a subtransaction.",
+							"How often a guarded statement is tried again after losing its lock wait.",
+							"Each try runs in a subtransaction.  Inside a "
+							"transaction block only when the transaction holds "
+							"no strong lock on another relation.",
 							&migguard_lock_retries,
 							3,
 							0, 100,
@@ -110,21 +120,34 @@ wake_watcher_handler(void)
  */
 static void
 guard_begin(const GuardTarget *target, const char *relation,
-			const char *stmt_text)
+			const char *stmt_text, bool observe_only,
+			char (*relnames)[MG_EVENT_RELATION_LEN])
 {
 	registry_guard_begin(MG_GUARD_DDL, target->relids, target->nrels,
 						 target->lockmode, relation, stmt_text);
+	registry_guard_describe(observe_only, target->owner_checked, relnames);
 	if (wake_timeout == MAX_TIMEOUTS)
 		wake_timeout = RegisterTimeout(USER_TIMEOUT, wake_watcher_handler);
 	enable_timeout_after(wake_timeout, migguard_watch_interval_ms);
 }
 
-static bool
-guard_end(char *cancel_reason, Size len)
+static void
+stop_wake_timeout(void)
 {
 	if (wake_timeout != MAX_TIMEOUTS)
 		disable_timeout(wake_timeout, false);
-	return registry_guard_end(cancel_reason, len);
+}
+
+/*
+ * The statement failed.  Returns whether the watcher had cancelled it, and
+ * why.  The registration ends with it unless an earlier statement made it
+ * the transaction's, whose other locks are still held.
+ */
+static bool
+guard_failed(char *cancel_reason, Size len)
+{
+	stop_wake_timeout();
+	return xact_guard_statement_failed(cancel_reason, len);
 }
 
 /* Cap lock_timeout for the statement; the caller restores it. */
@@ -174,19 +197,57 @@ retry_backoff(int attempt)
 
 /*
  * The error for a statement the watcher cancelled: lock_not_available, so
- * that migration tools treat it like a lock timeout and try again.
+ * that migration tools treat it like a lock timeout and try again.  The
+ * watcher wrote the reason as "primary message\ndetail".
  */
 static void
-report_watcher_cancel(const char *relation, const char *reason, int attempts)
+report_watcher_cancel(char *reason, int attempts, const char *not_retried)
 {
+	char	   *detail = strchr(reason, '\n');
+
+	if (detail != NULL)
+		*detail++ = '\0';
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-			 errmsg("canceling statement because other sessions queued behind its lock on relation %s",
-					relation),
+			 errmsg_internal("%s", reason),
+			 not_retried ?
+			 errdetail_internal("%s %s", detail ? detail : "", not_retried) :
 			 attempts > 1 ?
-			 errdetail("%s Gave up after %d attempts.", reason, attempts) :
-			 errdetail("%s", reason),
+			 errdetail("%s Gave up after %d attempts.", detail ? detail : "",
+					   attempts) :
+			 errdetail_internal("%s", detail ? detail : ""),
 			 errhint("Run the statement again when the blocking transaction has ended.")));
+}
+
+static bool
+skip_invisible(Oid relid)
+{
+	return xact_guard_invisible_to_others(relid);
+}
+
+/*
+ * Inside a transaction block, may a statement that lost its lock wait be
+ * tried again?  Not while the transaction holds a lock stronger than ROW
+ * EXCLUSIVE on another relation: waiting again would keep that relation
+ * blocked.  Returns NULL when it may, or the reason it may not.
+ */
+static char *
+why_not_retried(const GuardTarget *target)
+{
+	struct LockData *locks = lockstate_snapshot();
+	LOCKMODE	mode = NoLock;
+	Oid			other;
+	char	   *name;
+
+	other = lockstate_strong_lock_elsewhere(locks, MyProcPid, MyDatabaseId,
+											target->relids, target->nrels,
+											skip_invisible, &mode);
+	if (!OidIsValid(other))
+		return NULL;
+	name = relfacts_relation_name(other);
+	return psprintf("It was not tried again: its transaction holds %s on relation \"%s\", which would stay blocked while it waited again.",
+					GetLockmodeName(DEFAULT_LOCKMETHOD, mode),
+					name ? name : "?");
 }
 
 /*
@@ -199,11 +260,17 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	char	   *relation;
+	char		relnames[MG_MAX_GUARD_RELS][MG_EVENT_RELATION_LEN];
+	bool		observe_only = (migguard_mode == MIGGUARD_MODE_LOG);
+	bool		in_block = IsTransactionBlock();
+	bool		toplevel = (context == PROCESS_UTILITY_TOPLEVEL);
+	bool		is_lock = IsA(pstmt->utilityStmt, LockStmt);
 	bool		may_retry;
+	bool		beside;
 	PlannedStmt *pristine = NULL;
 	int			save_nestlevel;
 	int			attempt = 0;
+	int			i;
 
 	if (guard_depth > 0)
 	{
@@ -211,11 +278,25 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 		return;
 	}
 
-	relation = relfacts_relation_name(target->relids[0]);
-	if (relation == NULL)
-		relation = pstrdup("?");
-	may_retry = target->retryable && migguard_lock_retries > 0 &&
-		context == PROCESS_UTILITY_TOPLEVEL && !IsTransactionBlock();
+	for (i = 0; i < target->nrels; i++)
+	{
+		char	   *name = relfacts_relation_name(target->relids[i]);
+
+		strlcpy(relnames[i], name ? name : "?", MG_EVENT_RELATION_LEN);
+	}
+
+	/* log mode observes: no cap, no waiting, no retries */
+	may_retry = !observe_only && target->retryable &&
+		migguard_lock_retries > 0 && toplevel;
+
+	/*
+	 * Wait beside the queue only where PostgreSQL would go on to lock: the
+	 * user owns the relations, the transaction may write, and the statement
+	 * does not commit transactions of its own.
+	 */
+	beside = !observe_only && migguard_wait_outside_queue &&
+		target->owner_checked && !target->own_transactions && !XactReadOnly &&
+		!(is_lock && !in_block);
 
 	/* a command may scribble on its tree, so every try gets a fresh copy */
 	if (may_retry)
@@ -226,8 +307,8 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	 * of a statement that runs its own transactions would undo under it:
 	 * those are watched, but run under the session's lock_timeout.
 	 */
-	save_nestlevel = target->own_transactions ? 0 : NewGUCNestLevel();
-	if (!target->own_transactions)
+	save_nestlevel = (target->own_transactions || observe_only) ? 0 : NewGUCNestLevel();
+	if (save_nestlevel > 0)
 		cap_lock_timeout();
 
 	for (;;)
@@ -243,19 +324,22 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 			BeginInternalSubTransaction(NULL);
 			MemoryContextSwitchTo(oldcontext);
 		}
-		guard_begin(target, relation, stmt_text);
+		guard_begin(target, relnames[0], stmt_text, observe_only, relnames);
 		guard_depth++;
 
 		PG_TRY();
 		{
+			if (beside)
+				queue_wait_beside(target, stmt_text, relnames);
 			migguard_next_utility(MG_PROCESS_UTILITY_PASS);
 		}
 		PG_CATCH();
 		{
 			bool		cancelled;
+			char	   *not_retried = NULL;
 
 			guard_depth--;
-			cancelled = guard_end(reason, sizeof(reason));
+			cancelled = guard_failed(reason, sizeof(reason));
 
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
@@ -273,7 +357,7 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 				if (!cancelled)
 					PG_RE_THROW();
 				FlushErrorState();
-				report_watcher_cancel(relation, reason, attempt);
+				report_watcher_cancel(reason, attempt, NULL);
 			}
 
 			FlushErrorState();
@@ -283,18 +367,26 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 
 			if (!cancelled && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				ReThrowError(edata);
-			if (attempt > migguard_lock_retries)
+			if (in_block)
+				not_retried = why_not_retried(target);
+			if (not_retried != NULL || attempt > migguard_lock_retries)
 			{
 				if (cancelled)
-					report_watcher_cancel(relation, reason, attempt);
+					report_watcher_cancel(reason, attempt, not_retried);
 				ereport(ERROR,
 						(errcode(edata->sqlerrcode),
 						 errmsg_internal("%s", edata->message),
-						 errdetail("Gave up after %d attempts.", attempt)));
+						 edata->detail ?
+						 errdetail_internal("%s %s", edata->detail,
+											not_retried ? not_retried :
+											psprintf("Gave up after %d attempts.", attempt)) :
+						 not_retried ? errdetail_internal("%s", not_retried) :
+						 errdetail("Gave up after %d attempts.", attempt),
+						 edata->hint ? errhint("%s", edata->hint) : 0));
 			}
 
 			registry_count(MG_COUNTER_RETRIED);
-			registry_add_event("retry", NULL, relation, stmt_text,
+			registry_add_event("retry", NULL, relnames[0], stmt_text,
 							   psprintf("attempt %d of %d failed: %s",
 										attempt, migguard_lock_retries + 1,
 										cancelled ? reason : edata->message));
@@ -310,8 +402,7 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 		}
 
 		guard_depth--;
-		if (guard_end(NULL, 0))
-			registry_absorb_cancel();	/* it finished as the watcher cancelled it */
+		stop_wake_timeout();
 		if (may_retry)
 		{
 			ReleaseCurrentSubTransaction();
@@ -321,10 +412,18 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 		break;
 	}
 
-	if (!target->own_transactions)
+	if (save_nestlevel > 0)
 		AtEOXact_GUC(true, save_nestlevel);
 
+	/*
+	 * The transaction goes on after this statement unless it is alone.  An
+	 * explicit LOCK TABLE is the application's own choice to hold a lock:
+	 * its wait is bounded, but it does not make the transaction watched.
+	 */
+	xact_guard_statement_done(is_lock ? NULL : target, relnames, observe_only,
+							  in_block || !toplevel);
+
 	if (attempt > 1)
-		registry_add_event("retry_success", NULL, relation, stmt_text,
+		registry_add_event("retry_success", NULL, relnames[0], stmt_text,
 						   psprintf("succeeded at attempt %d", attempt));
 }

@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/lsyscache.h"
@@ -33,8 +34,16 @@ add_relid(GuardTarget *target, Oid relid, LOCKMODE mode)
 	for (i = 0; i < target->nrels; i++)
 		if (target->relids[i] == relid)
 			break;
-	if (i == target->nrels && target->nrels < MG_MAX_GUARD_RELS)
-		target->relids[target->nrels++] = relid;
+	if (i == target->nrels)
+	{
+		if (target->nrels == MG_MAX_GUARD_RELS)
+			return;
+		target->relids[i] = relid;
+		target->relmodes[i] = NoLock;
+		target->nrels++;
+	}
+	if (mode > target->relmodes[i])
+		target->relmodes[i] = mode;
 	if (mode > target->lockmode)
 		target->lockmode = mode;
 }
@@ -44,6 +53,20 @@ add_rangevar(GuardTarget *target, RangeVar *rv, LOCKMODE mode)
 {
 	if (rv != NULL)
 		add_relid(target, RangeVarGetRelid(rv, NoLock, true), mode);
+}
+
+/* Does the current user own every relation of the target? */
+static bool
+owns_all(const GuardTarget *target)
+{
+	int			i;
+
+	if (superuser())
+		return true;
+	for (i = 0; i < target->nrels; i++)
+		if (!mg_relation_ownercheck(target->relids[i], GetUserId()))
+			return false;
+	return true;
 }
 
 /* Is the boolean option "name" of a utility statement on? */
@@ -219,6 +242,7 @@ guard_classify(Node *parsetree, GuardTarget *target)
 			break;
 	}
 
+	target->owner_checked = owns_all(target);
 	return target->nrels > 0 && target->lockmode > ShareUpdateExclusiveLock;
 }
 

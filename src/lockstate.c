@@ -28,6 +28,11 @@ lockstate_snapshot(void)
 	return GetLockStatusData();
 }
 
+/*
+ * Is this a relation lock of dbid that we watch?  With relids NULL: any
+ * relation lock the session holds or awaits in a mode stronger than SHARE
+ * UPDATE EXCLUSIVE, the locks that stop queries or writes.
+ */
 static bool
 is_relation_lock_of(const LockInstanceData *inst, Oid dbid,
 					const Oid *relids, int nrels)
@@ -37,10 +42,25 @@ is_relation_lock_of(const LockInstanceData *inst, Oid dbid,
 	if (inst->locktag.locktag_type != LOCKTAG_RELATION ||
 		inst->locktag.locktag_field1 != dbid)
 		return false;
+	if (relids == NULL)
+		return (inst->holdMask & ~(LOCKBIT_ON(ShareUpdateExclusiveLock + 1) - 1)) != 0 ||
+			inst->waitLockMode > ShareUpdateExclusiveLock;
 	for (i = 0; i < nrels; i++)
 		if (inst->locktag.locktag_field2 == relids[i])
 			return true;
 	return false;
+}
+
+/* The strongest mode in a mask, or NoLock. */
+static LOCKMODE
+strongest_mode(LOCKMASK mask)
+{
+	LOCKMODE	m;
+
+	for (m = MaxLockMode; m > NoLock; m--)
+		if (mask & LOCKBIT_ON(m))
+			return m;
+	return NoLock;
 }
 
 static bool
@@ -62,12 +82,14 @@ add_blocker(QueueFacts *facts, int pid)
 	for (i = 0; i < facts->nblockers; i++)
 		if (facts->blockers[i] == pid)
 			return;
+	facts->nblockers_total++;
 	if (facts->nblockers < MG_MAX_BLOCKERS)
 		facts->blockers[facts->nblockers++] = pid;
 }
 
 /*
- * Fill facts for the session "pid" and its locks on the given relations.
+ * Fill facts for the session "pid" and its locks on the given relations
+ * (relids NULL: on every relation it holds or awaits a strong lock on).
  * A member of the session's own lock group (a parallel worker) is neither
  * its waiter nor its blocker.
  */
@@ -128,6 +150,8 @@ lockstate_examine(LockData *data, int pid, Oid dbid,
 				{
 					facts->longest_waiter = other->pid;
 					facts->oldest_wait = since;
+					facts->relid = own->locktag.locktag_field2;
+					facts->mode = strongest_mode(own_modes);
 				}
 			}
 
@@ -172,4 +196,74 @@ lockstate_wait_blockers(LockData *data, int pid, int *blockers, int max)
 		break;
 	}
 	return n;
+}
+
+/*
+ * The sessions other than pid that hold relid of dbid in a mode conflicting
+ * with "mode": the sessions a request for that lock would wait for.  A
+ * prepared transaction shows as pid 0.  Returns how many, at most max.
+ */
+int
+lockstate_holders(LockData *data, int pid, Oid dbid, Oid relid,
+				  LOCKMODE mode, int *holders, int max)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < data->nelements && n < max; i++)
+	{
+		LockInstanceData *other = &data->locks[i];
+		LockMethod	method = GetLockTagsMethodTable(&other->locktag);
+		int			j;
+
+		if (other->locktag.locktag_type != LOCKTAG_RELATION ||
+			other->locktag.locktag_field1 != dbid ||
+			other->locktag.locktag_field2 != relid ||
+			(other->pid == pid && pid != 0) || other->leaderPid == pid ||
+			(method->conflictTab[mode] & other->holdMask) == 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (holders[j] == other->pid && other->pid != 0)
+				break;
+		if (j == n)
+			holders[n++] = other->pid;
+	}
+	return n;
+}
+
+/*
+ * A relation lock stronger than ROW EXCLUSIVE that pid holds in dbid on a
+ * relation not in relids: returns its relation and sets *mode, or returns
+ * InvalidOid.  Relations for which skip() is true are passed over.
+ */
+Oid
+lockstate_strong_lock_elsewhere(LockData *data, int pid, Oid dbid,
+								const Oid *relids, int nrels,
+								bool (*skip) (Oid relid), LOCKMODE *mode)
+{
+	int			i;
+
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *own = &data->locks[i];
+		LOCKMODE	held;
+		Oid			relid;
+		int			j;
+
+		if (own->pid != pid || own->locktag.locktag_type != LOCKTAG_RELATION ||
+			own->locktag.locktag_field1 != dbid)
+			continue;
+		held = strongest_mode(own->holdMask);
+		if (held <= RowExclusiveLock)
+			continue;
+		relid = own->locktag.locktag_field2;
+		for (j = 0; j < nrels; j++)
+			if (relids[j] == relid)
+				break;
+		if (j < nrels || (skip != NULL && skip(relid)))
+			continue;
+		*mode = held;
+		return relid;
+	}
+	return InvalidOid;
 }

@@ -95,6 +95,8 @@ define_settings(void)
 
 	rules_define_settings();
 	guard_define_settings();
+	queue_wait_define_settings();
+	xact_guard_define_settings();
 	watcher_define_settings();
 	cic_define_settings();
 	preflight_define_settings();
@@ -131,6 +133,7 @@ _PG_init(void)
 
 	watcher_register();
 	cic_install_hooks();
+	xact_guard_install();
 	ddl_hook_install();
 
 	migguard_preloaded = true;

@@ -112,6 +112,10 @@ typedef enum MigguardCounter
 	MG_COUNTER_CIC_WAITS,
 	MG_COUNTER_CLEANUPS,
 	MG_COUNTER_TERMINATIONS,
+	MG_COUNTER_OUTSIDE_QUEUE_WAITS,
+	MG_COUNTER_XACT_CANCELLED,
+	MG_COUNTER_XACT_TERMINATED,
+	MG_COUNTER_AUTOVACUUM_CANCELLED,
 	MG_NUM_COUNTERS
 } MigguardCounter;
 
@@ -152,38 +156,69 @@ extern uint64 registry_counter_value(MigguardCounter counter);
  * A guarded DDL in flight: one slot per backend, owned by that backend, so a
  * slot can never leak beyond its backend's life.
  */
-#define MG_MAX_GUARD_RELS 4
+#define MG_MAX_GUARD_RELS 16
 
 typedef enum GuardKind
 {
-	MG_GUARD_DDL,
-	MG_GUARD_CIC
+	MG_GUARD_DDL,				/* a guarded statement runs */
+	MG_GUARD_XACT,				/* its transaction keeps strong locks */
+	MG_GUARD_CIC				/* a concurrent index build runs */
 } GuardKind;
+
+typedef enum GuardPhase
+{
+	MG_PHASE_RUNNING,			/* a guarded statement runs */
+	MG_PHASE_BESIDE_QUEUE,		/* it waits beside the lock queue, not in it */
+	MG_PHASE_BETWEEN			/* no guarded statement runs: the transaction
+								 * does other work or is idle */
+} GuardPhase;
 
 typedef struct GuardSlot
 {
 	int			pid;			/* 0 when the slot is free */
 	Oid			dbid;
 	Oid			userid;
+	int			encoding;		/* of the texts below */
 	GuardKind	kind;
-	LOCKMODE	lockmode;
+	GuardPhase	phase;
+	bool		observe_only;	/* log mode: the watcher only reports */
+	bool		owner_checked;	/* see GuardTarget */
+	LOCKMODE	lockmode;		/* the strongest lock registered */
 	int			nrels;
 	Oid			relids[MG_MAX_GUARD_RELS];
-	TimestampTz started;
+	char		relnames[MG_MAX_GUARD_RELS][MG_EVENT_RELATION_LEN];
+	TimestampTz registered;		/* identifies the registration */
+	TimestampTz started;		/* the current guarded statement's start */
 	char		relation[MG_EVENT_RELATION_LEN];	/* the first relation's name */
 	char		statement[MG_STATEMENT_LEN];
 	bool		cancel_requested;	/* set by the watcher before it signals */
+	TimestampTz cancel_sent;
 	char		cancel_reason[MG_DETAIL_LEN];
+	bool		terminate_requested;	/* likewise, for SIGTERM */
+	bool		reported;		/* the watcher logged what it would do */
 } GuardSlot;
 
 extern void registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 								 LOCKMODE lockmode, const char *relation,
 								 const char *statement);
 extern bool registry_guard_end(char *cancel_reason, Size len);
+extern bool registry_guard_registered(void);
+extern void registry_guard_describe(bool observe_only, bool owner_checked,
+									char (*relnames)[MG_EVENT_RELATION_LEN]);
+extern void registry_guard_set_phase(GuardPhase phase);
+extern bool registry_guard_keep(const Oid *relids, int nrels, LOCKMODE lockmode,
+								char (*relnames)[MG_EVENT_RELATION_LEN],
+								char *cancel_reason, Size len);
+extern bool registry_guard_take_signal(char *reason, Size len,
+									   bool *terminate);
 extern int	registry_copy_guards(GuardSlot **slots);
-extern bool registry_request_cancel(int pid, TimestampTz started,
+extern bool registry_request_cancel(int pid, TimestampTz registered,
 									const char *reason);
+extern bool registry_request_terminate(int pid, TimestampTz registered,
+									   const char *reason);
+extern bool registry_mark_reported(int pid, TimestampTz registered);
 extern void registry_absorb_cancel(void);
+extern void registry_clip(char *dst, const char *src, Size size, int encoding);
 
 extern void registry_add_event(const char *action, const char *rule,
 							   const char *relation, const char *statement,
@@ -192,6 +227,10 @@ extern void registry_add_event_for(int pid, Oid dbid, Oid userid,
 								   const char *action, const char *rule,
 								   const char *relation, const char *statement,
 								   const char *detail);
+extern void registry_add_event_in(int encoding, int pid, Oid dbid, Oid userid,
+								  const char *action, const char *rule,
+								  const char *relation, const char *statement,
+								  const char *detail);
 extern int	registry_copy_events(MigguardEvent **events);
 
 /* ---- guarded DDL: lock_timeout cap, registration, retries (guard.c) ---- */
@@ -205,15 +244,48 @@ typedef struct GuardTarget
 {
 	int			nrels;
 	Oid			relids[MG_MAX_GUARD_RELS];
+	LOCKMODE	relmodes[MG_MAX_GUARD_RELS];	/* the lock on each relation */
 	LOCKMODE	lockmode;		/* the strongest lock the statement takes */
 	bool		retryable;		/* may run again in a subtransaction */
 	bool		own_transactions;	/* commits transactions of its own */
+
+	/*
+	 * The current user owns every relation (or is a superuser), so the
+	 * statement will pass PostgreSQL's ownership checks: only then may
+	 * migguard lock its relations ahead of it, or terminate others on its
+	 * behalf.
+	 */
+	bool		owner_checked;
 } GuardTarget;
 
 extern void guard_define_settings(void);
 extern void guard_process_utility(const GuardTarget *target,
 								  const char *stmt_text,
 								  MG_PROCESS_UTILITY_ARGS);
+
+/* ---- waiting beside the lock queue (queue_wait.c) ---- */
+
+extern bool migguard_wait_outside_queue;
+extern int	migguard_outside_queue_timeout_ms;
+extern int	migguard_old_holder_age_ms;
+
+extern void queue_wait_define_settings(void);
+extern void queue_wait_beside(const GuardTarget *target, const char *stmt_text,
+							  char (*relnames)[MG_EVENT_RELATION_LEN]);
+
+/* ---- the transaction's strong locks, until it ends (xact_guard.c) ---- */
+
+extern bool migguard_guard_transactions;
+extern bool migguard_terminate_idle_lock_holders;
+
+extern void xact_guard_define_settings(void);
+extern void xact_guard_install(void);
+extern void xact_guard_statement_done(const GuardTarget *target,
+									  char (*relnames)[MG_EVENT_RELATION_LEN],
+									  bool observe_only, bool continues);
+extern bool xact_guard_statement_failed(char *cancel_reason, Size len);
+extern bool xact_guard_holds_strong_lock(Oid relid);
+extern bool xact_guard_invisible_to_others(Oid relid);
 
 /* ---- which relations a statement locks, and how (lockmodel.c) ---- */
 
@@ -245,6 +317,27 @@ extern bool sessions_idle_in_transaction(int pid, Oid dbid, int min_age_ms);
 extern int	sessions_index_build_phase(int pid);
 extern char *sessions_query(int pid, Oid viewer);
 
+/* What a session is doing, from the backend status array. */
+typedef enum SessionState
+{
+	MG_SESSION_UNKNOWN,			/* gone, or track_activities is off */
+	MG_SESSION_IDLE,
+	MG_SESSION_RUNNING,
+	MG_SESSION_IDLE_IN_XACT,
+	MG_SESSION_IDLE_IN_XACT_ABORTED
+} SessionState;
+
+typedef struct SessionActivity
+{
+	SessionState state;
+	TimestampTz state_start;
+	TimestampTz xact_start;		/* 0 outside a transaction */
+	Oid			userid;
+	bool		is_autovacuum;	/* an autovacuum worker */
+} SessionActivity;
+
+extern bool sessions_activity(int pid, SessionActivity *activity);
+
 /* ---- preflight (preflight.c) ---- */
 
 extern void preflight_define_settings(void);
@@ -261,7 +354,10 @@ typedef struct QueueFacts
 	int			waiters;		/* sessions queued behind it */
 	int			longest_waiter; /* pid of the one waiting longest */
 	TimestampTz oldest_wait;	/* when that one began waiting */
-	int			nblockers;		/* holders it waits for */
+	Oid			relid;			/* the relation it waits for */
+	LOCKMODE	mode;			/* the session's strongest mode there */
+	int			nblockers;		/* holders it waits for, up to the max */
+	int			nblockers_total;	/* all of them */
 	int			blockers[MG_MAX_BLOCKERS];
 } QueueFacts;
 
@@ -272,10 +368,17 @@ extern void lockstate_examine(struct LockData *data, int pid, Oid dbid,
 							  QueueFacts *facts);
 extern int	lockstate_wait_blockers(struct LockData *data, int pid,
 									int *blockers, int max);
+extern int	lockstate_holders(struct LockData *data, int pid, Oid dbid,
+							  Oid relid, LOCKMODE mode, int *holders, int max);
+extern Oid	lockstate_strong_lock_elsewhere(struct LockData *data, int pid,
+											Oid dbid, const Oid *relids,
+											int nrels, bool (*skip) (Oid relid),
+											LOCKMODE *mode);
 
 /* ---- views (views.c) ---- */
 
 extern bool migguard_may_see_session_of(Oid viewer, Oid owner);
+extern bool migguard_may_signal(Oid signaller, Oid target);
 extern Datum migguard_text_or_null(const char *s, bool *isnull);
 
 /* ---- the watcher (watcher.c) ---- */
@@ -288,6 +391,18 @@ extern int	migguard_idle_blocker_age_ms;
 
 extern void watcher_define_settings(void);
 extern void watcher_register(void);
+extern void watcher_begin_lookup(void);
+extern void watcher_end_lookup(void);
+extern void watcher_append_sessions(StringInfo buf, const int *pids, int n,
+									Oid viewer, const char *separator);
+extern void watcher_cancel_slot(const GuardSlot *slot, const char *reason,
+								const char *why);
+
+/* ---- the watcher's look at concurrent index builds (watcher_cic.c) ---- */
+
+extern void watcher_watch_index_build(const GuardSlot *slot,
+									  struct LockData *locks, TimestampTz now);
+extern void watcher_forget_finished_builds(const GuardSlot *slots, int nslots);
 PGDLLEXPORT void migguard_watcher_main(Datum main_arg);
 
 #endif							/* MIGGUARD_H */

@@ -128,6 +128,10 @@ migguard_stats(PG_FUNCTION_ARGS)
 		[MG_COUNTER_CIC_WAITS] = "cic_waits",
 		[MG_COUNTER_CLEANUPS] = "cleanups",
 		[MG_COUNTER_TERMINATIONS] = "terminations",
+		[MG_COUNTER_OUTSIDE_QUEUE_WAITS] = "outside_queue_waits",
+		[MG_COUNTER_XACT_CANCELLED] = "transaction_cancels",
+		[MG_COUNTER_XACT_TERMINATED] = "transaction_terminations",
+		[MG_COUNTER_AUTOVACUUM_CANCELLED] = "autovacuum_cancels",
 	};
 	TupleDesc	tupdesc;
 	Datum		values[MG_NUM_COUNTERS];
@@ -137,16 +141,25 @@ migguard_stats(PG_FUNCTION_ARGS)
 	migguard_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	/* the install script and the library must agree on the counters */
-	if (tupdesc->natts != MG_NUM_COUNTERS)
+	/*
+	 * Columns are matched by name, so the library also serves the view of
+	 * an older install script until ALTER EXTENSION ... UPDATE.
+	 */
+	if (tupdesc->natts > MG_NUM_COUNTERS)
 		elog(ERROR, "migguard.stats() has %d columns, the library counts %d things",
 			 tupdesc->natts, MG_NUM_COUNTERS);
-	for (i = 0; i < MG_NUM_COUNTERS; i++)
+	for (i = 0; i < tupdesc->natts; i++)
 	{
-		if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), names[i]) != 0)
-			elog(ERROR, "column %d of migguard.stats() is \"%s\", expected \"%s\"",
-				 i + 1, NameStr(TupleDescAttr(tupdesc, i)->attname), names[i]);
-		values[i] = Int64GetDatum((int64) registry_counter_value((MigguardCounter) i));
+		const char *column = NameStr(TupleDescAttr(tupdesc, i)->attname);
+		int			c;
+
+		for (c = 0; c < MG_NUM_COUNTERS; c++)
+			if (strcmp(column, names[c]) == 0)
+				break;
+		if (c == MG_NUM_COUNTERS)
+			elog(ERROR, "column \"%s\" of migguard.stats() is no counter of this library",
+				 column);
+		values[i] = Int64GetDatum((int64) registry_counter_value((MigguardCounter) c));
 		nulls[i] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

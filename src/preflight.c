@@ -9,6 +9,12 @@
  * visibility rules.  A query returns one row: status (ok, warn or fail),
  * what was observed, the threshold, and a detail naming what matters.
  *
+ * The caller is often a superuser, so the queries must not reach anything
+ * the caller's search_path could put in their way: they run under
+ * search_path = pg_catalog, pg_temp (operators and types then resolve in
+ * pg_catalog only), and name their functions and relations with their
+ * schema as well.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -76,70 +82,70 @@ typedef struct PreflightCheck
  */
 static const PreflightCheck checks[] = {
 	{"long_running_transactions", false,
-		"WITH x AS (SELECT pid, usename, state, now() - xact_start AS age"
+		"WITH x AS (SELECT pid, usename, state, pg_catalog.now() - xact_start AS age"
 		"             FROM pg_catalog.pg_stat_activity"
 		"            WHERE xact_start IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()"
 		"              AND backend_type = 'client backend')"
-		" SELECT CASE WHEN max(age) > t THEN 'warn' ELSE 'ok' END,"
-		"        coalesce('oldest ' || round(extract(epoch FROM max(age))) || ' s', 'none'),"
-		"        current_setting('migguard.preflight_xact_age'),"
-		"        string_agg(format('pid %s (%s, %s, transaction age %s s)', pid, usename, state, round(extract(epoch FROM age))), '; ')"
+		" SELECT CASE WHEN pg_catalog.max(age) > t THEN 'warn' ELSE 'ok' END,"
+		"        coalesce('oldest ' || pg_catalog.round(extract(epoch FROM pg_catalog.max(age))) || ' s', 'none'),"
+		"        pg_catalog.current_setting('migguard.preflight_xact_age'),"
+		"        pg_catalog.string_agg(pg_catalog.format('pid %s (%s, %s, transaction age %s s)', pid, usename, state, pg_catalog.round(extract(epoch FROM age))), '; ')"
 		"          FILTER (WHERE age > t)"
-		"   FROM (SELECT current_setting('migguard.preflight_xact_age')::interval AS t) s"
+		"   FROM (SELECT pg_catalog.current_setting('migguard.preflight_xact_age')::interval AS t) s"
 		"   LEFT JOIN x ON true GROUP BY t"},
 	{"idle_in_transaction", false,
-		"WITH x AS (SELECT pid, usename, datname, now() - state_change AS idle"
+		"WITH x AS (SELECT pid, usename, datname, pg_catalog.now() - state_change AS idle"
 		"             FROM pg_catalog.pg_stat_activity"
 		"            WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')"
-		"              AND now() - state_change > current_setting('migguard.preflight_idle_age')::interval)"
-		" SELECT CASE WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END, count(*)::text || ' sessions',"
-		"        current_setting('migguard.preflight_idle_age'),"
-		"        string_agg(format('pid %s (%s in %s, idle in transaction for %s s)', pid, usename, datname, round(extract(epoch FROM idle))), '; ')"
+		"              AND pg_catalog.now() - state_change > pg_catalog.current_setting('migguard.preflight_idle_age')::interval)"
+		" SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END, pg_catalog.count(*)::text || ' sessions',"
+		"        pg_catalog.current_setting('migguard.preflight_idle_age'),"
+		"        pg_catalog.string_agg(pg_catalog.format('pid %s (%s in %s, idle in transaction for %s s)', pid, usename, datname, pg_catalog.round(extract(epoch FROM idle))), '; ')"
 		"   FROM x"},
 	{"prepared_transactions", false,
-		"SELECT CASE WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END, count(*)::text,"
+		"SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END, pg_catalog.count(*)::text,"
 		"       '0',"
-		"       string_agg(format('%s (prepared %s s ago by %s in %s)', gid, round(extract(epoch FROM now() - prepared)), owner, database), '; ')"
+		"       pg_catalog.string_agg(pg_catalog.format('%s (prepared %s s ago by %s in %s)', gid, pg_catalog.round(extract(epoch FROM pg_catalog.now() - prepared)), owner, database), '; ')"
 		"  FROM pg_catalog.pg_prepared_xacts"},
 	{"connection_headroom", false,
-		"WITH c AS (SELECT current_setting('max_connections')::int"
-		"                  - current_setting('superuser_reserved_connections')::int AS usable,"
-		"                  (SELECT count(*) FROM pg_catalog.pg_stat_activity"
+		"WITH c AS (SELECT pg_catalog.current_setting('max_connections')::int"
+		"                  - pg_catalog.current_setting('superuser_reserved_connections')::int AS usable,"
+		"                  (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity"
 		"                    WHERE backend_type = 'client backend')::int AS used)"
 		" SELECT CASE WHEN usable - used <= 0 THEN 'fail'"
-		"             WHEN usable - used < current_setting('migguard.preflight_min_free_connections')::int THEN 'warn'"
+		"             WHEN usable - used < pg_catalog.current_setting('migguard.preflight_min_free_connections')::int THEN 'warn'"
 		"             ELSE 'ok' END,"
 		"        (usable - used)::text || ' free of ' || usable,"
-		"        current_setting('migguard.preflight_min_free_connections'),"
+		"        pg_catalog.current_setting('migguard.preflight_min_free_connections'),"
 		"        'sessions that queue behind a lock hold their connections: a pool can run dry'"
 		"   FROM c"},
 	{"replication_lag", false,
 		"WITH r AS (SELECT application_name, client_addr, coalesce(replay_lag, '0'::interval) AS lag"
 		"             FROM pg_catalog.pg_stat_replication)"
-		" SELECT CASE WHEN max(lag) > current_setting('migguard.preflight_max_replay_lag')::interval THEN 'warn' ELSE 'ok' END,"
-		"        count(*)::text || ' standbys' || coalesce(', max replay lag ' || round(extract(epoch FROM max(lag)), 1) || ' s', ''),"
-		"        current_setting('migguard.preflight_max_replay_lag'),"
-		"        string_agg(format('%s (%s): replay lag %s s', application_name, coalesce(host(client_addr), 'local'), round(extract(epoch FROM lag), 1)), '; ')"
+		" SELECT CASE WHEN pg_catalog.max(lag) > pg_catalog.current_setting('migguard.preflight_max_replay_lag')::interval THEN 'warn' ELSE 'ok' END,"
+		"        pg_catalog.count(*)::text || ' standbys' || coalesce(', max replay lag ' || pg_catalog.round(extract(epoch FROM pg_catalog.max(lag))::numeric, 1) || ' s', ''),"
+		"        pg_catalog.current_setting('migguard.preflight_max_replay_lag'),"
+		"        pg_catalog.string_agg(pg_catalog.format('%s (%s): replay lag %s s', application_name, coalesce(pg_catalog.host(client_addr), 'local'), pg_catalog.round(extract(epoch FROM lag)::numeric, 1)), '; ')"
 		"   FROM r"},
 	{"replication_slots", false,
 		"WITH s AS (SELECT slot_name, active,"
 		"                  CASE WHEN pg_catalog.pg_is_in_recovery() OR restart_lsn IS NULL THEN 0"
 		"                       ELSE pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn) END AS retained"
 		"             FROM pg_catalog.pg_replication_slots)"
-		" SELECT CASE WHEN max(retained) > pg_catalog.pg_size_bytes(current_setting('migguard.preflight_max_slot_wal')) THEN 'fail'"
-		"             WHEN bool_or(NOT active) THEN 'warn' ELSE 'ok' END,"
-		"        count(*)::text || ' slots' || coalesce(', most WAL retained ' || pg_catalog.pg_size_pretty(max(retained)), ''),"
-		"        current_setting('migguard.preflight_max_slot_wal'),"
-		"        string_agg(format('%s (%s, retains %s)', slot_name, CASE WHEN active THEN 'active' ELSE 'inactive' END,"
+		" SELECT CASE WHEN pg_catalog.max(retained) > pg_catalog.pg_size_bytes(pg_catalog.current_setting('migguard.preflight_max_slot_wal')) THEN 'fail'"
+		"             WHEN pg_catalog.bool_or(NOT active) THEN 'warn' ELSE 'ok' END,"
+		"        pg_catalog.count(*)::text || ' slots' || coalesce(', most WAL retained ' || pg_catalog.pg_size_pretty(pg_catalog.max(retained)), ''),"
+		"        pg_catalog.current_setting('migguard.preflight_max_slot_wal'),"
+		"        pg_catalog.string_agg(pg_catalog.format('%s (%s, retains %s)', slot_name, CASE WHEN active THEN 'active' ELSE 'inactive' END,"
 		"                          pg_catalog.pg_size_pretty(retained)), '; ')"
 		"   FROM s"},
 	{"invalid_indexes", false,
 		"WITH i AS (SELECT i.indexrelid::regclass AS idx, i.indrelid::regclass AS tbl"
 		"             FROM pg_catalog.pg_index i"
 		"            WHERE NOT i.indisvalid AND ($1 IS NULL OR i.indrelid = $1))"
-		" SELECT CASE WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END, count(*)::text,"
+		" SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END, pg_catalog.count(*)::text,"
 		"        '0',"
-		"        string_agg(format('%s on %s', idx, tbl), '; ')"
+		"        pg_catalog.string_agg(pg_catalog.format('%s on %s', idx, tbl), '; ')"
 		"   FROM i"},
 	{"target_locks", true,
 		"WITH l AS (SELECT l.pid, l.mode, l.granted, a.usename, a.state,"
@@ -148,43 +154,43 @@ static const PreflightCheck checks[] = {
 		"             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
 		"            WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
 		"              AND l.relation = $1 AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid())"
-		" SELECT CASE WHEN bool_or(prepared OR state LIKE 'idle in transaction%') THEN 'fail'"
-		"             WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END,"
-		"        count(*)::text || ' locks',"
+		" SELECT CASE WHEN pg_catalog.bool_or(prepared OR state LIKE 'idle in transaction%') THEN 'fail'"
+		"             WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END,"
+		"        pg_catalog.count(*)::text || ' locks',"
 		"        '0',"
-		"        string_agg(CASE WHEN prepared THEN format('a prepared transaction holds %s', mode)"
-		"                        ELSE format('pid %s (%s, %s) %s %s', pid, usename, coalesce(state, '?'),"
+		"        pg_catalog.string_agg(CASE WHEN prepared THEN pg_catalog.format('a prepared transaction holds %s', mode)"
+		"                        ELSE pg_catalog.format('pid %s (%s, %s) %s %s', pid, usename, coalesce(state, '?'),"
 		"                                    CASE WHEN granted THEN 'holds' ELSE 'awaits' END, mode) END, '; ')"
 		"   FROM l"},
 	{"lock_queue", true,
-		"SELECT CASE WHEN count(*) > 0 THEN 'fail' ELSE 'ok' END, count(*)::text || ' waiting',"
+		"SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'fail' ELSE 'ok' END, pg_catalog.count(*)::text || ' waiting',"
 		"       '0',"
-		"       string_agg(format('pid %s waits for %s since %s s behind pids %s', waiting_pid, requested_mode,"
-		"                         round(extract(epoch FROM wait_time), 1), blocking_pids), '; ')"
+		"       pg_catalog.string_agg(pg_catalog.format('pid %s waits for %s since %s s behind pids %s', waiting_pid, requested_mode,"
+		"                         pg_catalog.round(extract(epoch FROM wait_time)::numeric, 1), blocking_pids), '; ')"
 		"  FROM migguard.lock_queue WHERE relation_oid = $1"},
 	{"autovacuum_on_target", true,
 		"WITH v AS (SELECT a.pid, a.query LIKE '%to prevent wraparound%' AS wraparound"
 		"             FROM pg_catalog.pg_stat_progress_vacuum p"
 		"             JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid"
 		"            WHERE p.relid = $1 AND a.backend_type = 'autovacuum worker')"
-		" SELECT CASE WHEN bool_or(wraparound) THEN 'fail' WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END,"
-		"        count(*)::text,"
+		" SELECT CASE WHEN pg_catalog.bool_or(wraparound) THEN 'fail' WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END,"
+		"        pg_catalog.count(*)::text,"
 		"        '0',"
-		"        string_agg(CASE WHEN wraparound"
-		"                        THEN format('pid %s: anti-wraparound autovacuum, which does not yield to DDL', pid)"
-		"                        ELSE format('pid %s: autovacuum, which cancels itself when DDL waits for it', pid) END, '; ')"
+		"        pg_catalog.string_agg(CASE WHEN wraparound"
+		"                        THEN pg_catalog.format('pid %s: anti-wraparound autovacuum, which does not yield to DDL', pid)"
+		"                        ELSE pg_catalog.format('pid %s: autovacuum, which cancels itself when DDL waits for it', pid) END, '; ')"
 		"   FROM v"},
 	{"target_size", true,
 		"SELECT CASE WHEN m.is_large THEN 'warn' ELSE 'ok' END,"
-		"       pg_catalog.pg_size_pretty(m.size_bytes) || coalesce(', about ' || round(m.estimated_rows)::text || ' rows', ''),"
-		"       current_setting('migguard.large_table_size'),"
+		"       pg_catalog.pg_size_pretty(m.size_bytes) || coalesce(', about ' || pg_catalog.round(m.estimated_rows)::text || ' rows', ''),"
+		"       pg_catalog.current_setting('migguard.large_table_size'),"
 		"       CASE WHEN m.is_large THEN 'the rules treat it as large: rewrites, scans and non-concurrent index builds are rejected'"
 		"            ELSE 'small: the rules about lock duration leave it alone' END"
 		"  FROM migguard.relation_facts($1) m"},
 	{"guarded_ddl_in_flight", false,
-		"SELECT CASE WHEN count(*) > 0 THEN 'warn' ELSE 'ok' END, count(*)::text,"
+		"SELECT CASE WHEN pg_catalog.count(*) > 0 THEN 'warn' ELSE 'ok' END, pg_catalog.count(*)::text,"
 		"       '0',"
-		"       string_agg(format('pid %s: %s on %s for %s s', pid, kind, relation, round(extract(epoch FROM now() - started))), '; ')"
+		"       pg_catalog.string_agg(pg_catalog.format('pid %s: %s on %s for %s s', pid, kind, relation, pg_catalog.round(extract(epoch FROM pg_catalog.now() - started))), '; ')"
 		"  FROM migguard.guarded_ddl WHERE pid <> pg_catalog.pg_backend_pid()"},
 	{"migguard_health", false,
 		"SELECT CASE WHEN preloaded AND worker_pid IS NOT NULL THEN 'ok' ELSE 'fail' END,"
@@ -196,11 +202,11 @@ static const PreflightCheck checks[] = {
 		"  FROM migguard.status()"},
 	{"server_version", false,
 		"SELECT CASE WHEN v BETWEEN 140000 AND 140003 THEN 'fail' ELSE 'ok' END,"
-		"       current_setting('server_version'),"
+		"       pg_catalog.current_setting('server_version'),"
 		"       'no known migration hazard',"
 		"       CASE WHEN v BETWEEN 140000 AND 140003"
 		"            THEN 'PostgreSQL 14.0 to 14.3 can corrupt indexes built or rebuilt CONCURRENTLY: upgrade to 14.4 or later first' END"
-		"  FROM (SELECT current_setting('server_version_num')::int AS v) s"},
+		"  FROM (SELECT pg_catalog.current_setting('server_version_num')::int AS v) s"},
 };
 
 #define NUM_CHECKS lengthof(checks)
@@ -233,11 +239,16 @@ run_checks(Oid target, CheckResult *results)
 	char		nulls[1];
 	int			n = 0;
 	int			i;
+	int			save_nestlevel;
 
 	migguard_require_preload();
 	args[0] = ObjectIdGetDatum(target);
 	nulls[0] = OidIsValid(target) ? ' ' : 'n';
 
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SPI_connect();
 	for (i = 0; i < NUM_CHECKS; i++)
 	{
@@ -261,6 +272,7 @@ run_checks(Oid target, CheckResult *results)
 		r->detail = result_value(4, caller);
 	}
 	SPI_finish();
+	AtEOXact_GUC(true, save_nestlevel);
 	return n;
 }
 

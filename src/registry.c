@@ -11,8 +11,12 @@
  *	  ring.  Writers take it exclusively, readers shared, and nobody holds it
  *	  across anything that can block or raise an error.
  *	- A guard slot is written only by the backend that owns it (its index is
- *	  the backend's own), except cancel_requested and cancel_reason, which
- *	  the watcher sets; both sides do it under the exclusive lock.
+ *	  the backend's own), except the cancel and terminate requests, their
+ *	  reason and the "reported" mark, which the watcher sets; both sides do
+ *	  it under the exclusive lock.  The watcher sends its signal while it
+ *	  holds the lock, and matches the registration's identity ("registered"),
+ *	  so a backend that frees its slot either sees the request (and absorbs
+ *	  the signal) or is never signalled.
  *	- The counters are atomics and need no lock.
  *
  *-------------------------------------------------------------------------
@@ -21,6 +25,7 @@
 
 #include "migguard.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -181,6 +186,24 @@ registry_counter_value(MigguardCounter counter)
 
 /* ---- guarded DDL in flight ---- */
 
+/*
+ * Copy src into dst of size bytes, cut on a character boundary of the given
+ * encoding, so that a long statement never shows up as invalid text.
+ */
+void
+registry_clip(char *dst, const char *src, Size size, int encoding)
+{
+	int			len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if ((Size) len >= size)
+		len = pg_encoding_mbcliplen(encoding, src, len, size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 static GuardSlot *
 my_guard_slot(void)
 {
@@ -197,9 +220,38 @@ guard_exit_callback(int code, Datum arg)
 	(void) registry_guard_end(NULL, 0);
 }
 
+/* Add relations to a slot's list; the caller holds the lock. */
+static void
+merge_relations(GuardSlot *slot, const Oid *relids, int nrels,
+				char (*relnames)[MG_EVENT_RELATION_LEN])
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < nrels; i++)
+	{
+		for (j = 0; j < slot->nrels; j++)
+			if (slot->relids[j] == relids[i])
+				break;
+		if (j == slot->nrels)
+		{
+			if (slot->nrels == MG_MAX_GUARD_RELS)
+				continue;
+			slot->relids[j] = relids[i];
+			slot->relnames[j][0] = '\0';
+			slot->nrels++;
+		}
+		if (relnames != NULL && relnames[i][0] != '\0')
+			registry_clip(slot->relnames[j], relnames[i],
+						  MG_EVENT_RELATION_LEN, slot->encoding);
+	}
+}
+
 /*
- * Publish this backend's guarded DDL.  A backend has at most one in flight;
- * guard.c registers only the outermost of nested guarded statements.
+ * Publish this backend's guarded statement.  A backend has at most one
+ * registration: a guarded statement, or the transaction that keeps the
+ * strong locks of earlier ones.  A statement of a registered transaction
+ * joins that registration, which keeps its identity and relations.
  */
 void
 registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
@@ -207,6 +259,8 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 					 const char *statement)
 {
 	GuardSlot  *slot = my_guard_slot();
+	TimestampTz now = GetCurrentTimestamp();
+	bool		fresh;
 
 	if (slot == NULL)
 		return;
@@ -217,20 +271,110 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 	}
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	slot->pid = MyProcPid;
-	slot->dbid = MyDatabaseId;
-	slot->userid = GetUserId();
-	slot->kind = kind;
-	slot->lockmode = lockmode;
-	slot->nrels = Min(nrels, MG_MAX_GUARD_RELS);
-	memcpy(slot->relids, relids, slot->nrels * sizeof(Oid));
-	slot->started = GetCurrentTimestamp();
-	strlcpy(slot->relation, relation ? relation : "", MG_EVENT_RELATION_LEN);
-	strlcpy(slot->statement, statement ? statement : "", MG_STATEMENT_LEN);
-	slot->cancel_requested = false;
-	slot->cancel_reason[0] = '\0';
+	fresh = (slot->pid != MyProcPid);
+	if (fresh)
+	{
+		slot->dbid = MyDatabaseId;
+		slot->userid = GetUserId();
+		slot->encoding = GetDatabaseEncoding();
+		slot->kind = kind;
+		slot->observe_only = false;
+		slot->owner_checked = false;
+		slot->lockmode = NoLock;
+		slot->nrels = 0;
+		slot->registered = now;
+		slot->cancel_requested = false;
+		slot->cancel_reason[0] = '\0';
+		slot->terminate_requested = false;
+		slot->reported = false;
+		slot->pid = MyProcPid;
+	}
+	slot->phase = MG_PHASE_RUNNING;
+	slot->started = now;
+	if (lockmode > slot->lockmode)
+		slot->lockmode = lockmode;
+	merge_relations(slot, relids, nrels, NULL);
+	registry_clip(slot->relation, relation, MG_EVENT_RELATION_LEN, slot->encoding);
+	registry_clip(slot->statement, statement, MG_STATEMENT_LEN, slot->encoding);
 	LWLockRelease(shared->lock);
-	pg_atomic_fetch_add_u32(&shared->guards_in_flight, 1);
+	if (fresh)
+		pg_atomic_fetch_add_u32(&shared->guards_in_flight, 1);
+}
+
+/* Is this backend registered? */
+bool
+registry_guard_registered(void)
+{
+	GuardSlot  *slot = my_guard_slot();
+
+	return slot != NULL && slot->pid == MyProcPid;
+}
+
+/*
+ * What the watcher needs to know of the statement just registered: whether
+ * it may act on its behalf, and the names of its relations.
+ */
+void
+registry_guard_describe(bool observe_only, bool owner_checked,
+						char (*relnames)[MG_EVENT_RELATION_LEN])
+{
+	GuardSlot  *slot = my_guard_slot();
+	int			i;
+
+	if (slot == NULL || slot->pid != MyProcPid)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->observe_only = observe_only;
+	slot->owner_checked = owner_checked;
+	for (i = 0; relnames != NULL && i < slot->nrels; i++)
+		if (slot->relnames[i][0] == '\0')
+			registry_clip(slot->relnames[i], relnames[i],
+						  MG_EVENT_RELATION_LEN, slot->encoding);
+	LWLockRelease(shared->lock);
+}
+
+void
+registry_guard_set_phase(GuardPhase phase)
+{
+	GuardSlot  *slot = my_guard_slot();
+
+	if (slot == NULL || slot->pid != MyProcPid)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot->phase = phase;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * The guarded statement ended and its transaction goes on holding strong
+ * locks on these relations: the registration becomes the transaction's.
+ * Returns whether the watcher had asked to cancel the statement that just
+ * ended, and why; the caller absorbs that signal unless it caused the end.
+ */
+bool
+registry_guard_keep(const Oid *relids, int nrels, LOCKMODE lockmode,
+					char (*relnames)[MG_EVENT_RELATION_LEN],
+					char *cancel_reason, Size len)
+{
+	GuardSlot  *slot = my_guard_slot();
+	bool		requested;
+
+	if (slot == NULL || slot->pid != MyProcPid)
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	requested = slot->cancel_requested;
+	if (requested && cancel_reason != NULL)
+		strlcpy(cancel_reason, slot->cancel_reason, len);
+	slot->cancel_requested = false;
+	slot->kind = MG_GUARD_XACT;
+	slot->phase = MG_PHASE_BETWEEN;
+	slot->lockmode = lockmode;
+	slot->nrels = 0;
+	merge_relations(slot, relids, nrels, relnames);
+	if (nrels > 0)
+		strlcpy(slot->relation, slot->relnames[0], MG_EVENT_RELATION_LEN);
+	LWLockRelease(shared->lock);
+	return requested;
 }
 
 /*
@@ -244,7 +388,7 @@ registry_guard_end(char *cancel_reason, Size len)
 	GuardSlot  *slot = my_guard_slot();
 	bool		requested = false;
 
-	if (slot == NULL || slot->pid == 0)
+	if (slot == NULL || slot->pid != MyProcPid)
 		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	requested = slot->cancel_requested;
@@ -252,9 +396,35 @@ registry_guard_end(char *cancel_reason, Size len)
 		strlcpy(cancel_reason, slot->cancel_reason, len);
 	slot->pid = 0;
 	slot->cancel_requested = false;
+	slot->terminate_requested = false;
 	LWLockRelease(shared->lock);
 	pg_atomic_fetch_sub_u32(&shared->guards_in_flight, 1);
 	return requested;
+}
+
+/*
+ * For the error that a watcher's signal raised in this backend: was it the
+ * watcher's, and why?  A cancel counts as delivered once taken here.
+ */
+bool
+registry_guard_take_signal(char *reason, Size len, bool *terminate)
+{
+	GuardSlot  *slot = my_guard_slot();
+	bool		found = false;
+
+	*terminate = false;
+	if (slot == NULL || slot->pid != MyProcPid || LWLockHeldByMe(shared->lock))
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (slot->cancel_requested || slot->terminate_requested)
+	{
+		found = true;
+		*terminate = slot->terminate_requested;
+		strlcpy(reason, slot->cancel_reason, len);
+		slot->cancel_requested = false;
+	}
+	LWLockRelease(shared->lock);
+	return found;
 }
 
 /*
@@ -288,39 +458,87 @@ registry_copy_guards(GuardSlot **slots)
 	return n;
 }
 
-/*
- * Cancel the guarded DDL of "pid": mark its slot with the reason its
- * session will report, and send it SIGINT, as pg_cancel_backend does.
- * "started" must match, so a later statement of the same backend is never
- * hit.  The signal goes out under the lock that the backend takes to free
- * its slot: a backend that finds its slot marked knows the signal is on its
- * way.  Returns true only the first time, and only if the signal was sent.
- */
-bool
-registry_request_cancel(int pid, TimestampTz started, const char *reason)
+/* The slot of pid with this registration, or NULL; caller holds the lock. */
+static GuardSlot *
+find_registration(int pid, TimestampTz registered)
 {
-	bool		sent = false;
 	int			i;
 
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < shared->nslots; i++)
-	{
-		GuardSlot  *slot = &shared->slots[i];
+		if (shared->slots[i].pid == pid &&
+			shared->slots[i].registered == registered)
+			return &shared->slots[i];
+	return NULL;
+}
 
-		if (slot->pid == pid && slot->started == started &&
-			!slot->cancel_requested)
-		{
-			if (kill(pid, SIGINT) == 0)
-			{
-				slot->cancel_requested = true;
-				strlcpy(slot->cancel_reason, reason, MG_DETAIL_LEN);
-				sent = true;
-			}
-			break;
-		}
+/*
+ * Cancel the statement running in the registration of "pid": mark its slot
+ * with the reason its session will report, and send it SIGINT, as
+ * pg_cancel_backend does.  "registered" must match, so a later transaction
+ * of the same backend is never hit.  The signal goes out under the lock
+ * that the backend takes to free its slot: a backend that finds its slot
+ * marked knows the signal is on its way.  Returns true only the first time,
+ * and only if the signal was sent.
+ */
+bool
+registry_request_cancel(int pid, TimestampTz registered, const char *reason)
+{
+	GuardSlot  *slot;
+	bool		sent = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot = find_registration(pid, registered);
+	if (slot != NULL && !slot->cancel_requested && !slot->terminate_requested &&
+		kill(pid, SIGINT) == 0)
+	{
+		slot->cancel_requested = true;
+		slot->cancel_sent = GetCurrentTimestamp();
+		registry_clip(slot->cancel_reason, reason, MG_DETAIL_LEN, slot->encoding);
+		sent = true;
 	}
 	LWLockRelease(shared->lock);
 	return sent;
+}
+
+/* Likewise with SIGTERM, as pg_terminate_backend does. */
+bool
+registry_request_terminate(int pid, TimestampTz registered, const char *reason)
+{
+	GuardSlot  *slot;
+	bool		sent = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot = find_registration(pid, registered);
+	if (slot != NULL && !slot->terminate_requested && kill(pid, SIGTERM) == 0)
+	{
+		slot->terminate_requested = true;
+		registry_clip(slot->cancel_reason, reason, MG_DETAIL_LEN, slot->encoding);
+		sent = true;
+	}
+	LWLockRelease(shared->lock);
+	return sent;
+}
+
+/*
+ * The watcher reports once per registration what it would do (log mode, or
+ * a setting that turns an action into a log line).  Returns true the first
+ * time.
+ */
+bool
+registry_mark_reported(int pid, TimestampTz registered)
+{
+	GuardSlot  *slot;
+	bool		first = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	slot = find_registration(pid, registered);
+	if (slot != NULL && !slot->reported)
+	{
+		slot->reported = true;
+		first = true;
+	}
+	LWLockRelease(shared->lock);
+	return first;
 }
 
 /*
@@ -362,6 +580,20 @@ registry_add_event_for(int pid, Oid dbid, Oid userid,
 					   const char *relation, const char *statement,
 					   const char *detail)
 {
+	registry_add_event_in(GetDatabaseEncoding(), pid, dbid, userid, action,
+						  rule, relation, statement, detail);
+}
+
+/*
+ * Likewise, with texts in the given encoding (the watcher, connected to no
+ * database, passes the encoding of the database the event is about).
+ */
+void
+registry_add_event_in(int encoding, int pid, Oid dbid, Oid userid,
+					  const char *action, const char *rule,
+					  const char *relation, const char *statement,
+					  const char *detail)
+{
 	MigguardEvent *ev;
 
 	if (shared == NULL || shared->event_size <= 0)
@@ -375,10 +607,10 @@ registry_add_event_for(int pid, Oid dbid, Oid userid,
 	ev->dbid = dbid;
 	ev->userid = userid;
 	strlcpy(ev->action, action, sizeof(ev->action));
-	strlcpy(ev->rule, rule ? rule : "", sizeof(ev->rule));
-	strlcpy(ev->relation, relation ? relation : "", sizeof(ev->relation));
-	strlcpy(ev->statement, statement ? statement : "", sizeof(ev->statement));
-	strlcpy(ev->detail, detail ? detail : "", sizeof(ev->detail));
+	registry_clip(ev->rule, rule, sizeof(ev->rule), encoding);
+	registry_clip(ev->relation, relation, sizeof(ev->relation), encoding);
+	registry_clip(ev->statement, statement, sizeof(ev->statement), encoding);
+	registry_clip(ev->detail, detail, sizeof(ev->detail), encoding);
 	LWLockRelease(shared->lock);
 }
 

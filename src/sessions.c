@@ -177,3 +177,42 @@ sessions_query(int pid, Oid viewer)
 		return psprintf("%.*s...", pg_mbcliplen(query, len, QUERY_SHOWN_LEN), query);
 	return query;
 }
+
+/*
+ * What pid is doing, for decisions rather than messages: its state, since
+ * when, and how old its transaction is.  Returns false when no such session
+ * exists.
+ */
+bool
+sessions_activity(int pid, SessionActivity *activity)
+{
+	PgBackendStatus *be = find_session(pid);
+
+	memset(activity, 0, sizeof(SessionActivity));
+	if (be == NULL)
+		return false;
+	switch (be->st_state)
+	{
+		case STATE_IDLE:
+			activity->state = MG_SESSION_IDLE;
+			break;
+		case STATE_RUNNING:
+		case STATE_FASTPATH:
+			activity->state = MG_SESSION_RUNNING;
+			break;
+		case STATE_IDLEINTRANSACTION:
+			activity->state = MG_SESSION_IDLE_IN_XACT;
+			break;
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			activity->state = MG_SESSION_IDLE_IN_XACT_ABORTED;
+			break;
+		default:
+			activity->state = MG_SESSION_UNKNOWN;
+			break;
+	}
+	activity->state_start = be->st_state_start_timestamp;
+	activity->xact_start = be->st_xact_start_timestamp;
+	activity->userid = be->st_userid;
+	activity->is_autovacuum = (be->st_backendType == B_AUTOVAC_WORKER);
+	return true;
+}

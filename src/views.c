@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -36,6 +37,22 @@ migguard_may_see_session_of(Oid viewer, Oid owner)
 }
 
 /* A text datum, or SQL NULL for a NULL string. */
+/*
+ * Could "signaller" terminate a session of "target" with
+ * pg_terminate_backend?  The same rules as signalfuncs.c: only superusers
+ * signal superusers' sessions (and those of no role); others need the
+ * target's privileges or pg_signal_backend's.  Needs a transaction.
+ */
+bool
+migguard_may_signal(Oid signaller, Oid target)
+{
+	if ((!OidIsValid(target) || superuser_arg(target)) &&
+		!superuser_arg(signaller))
+		return false;
+	return has_privs_of_role(signaller, target) ||
+		has_privs_of_role(signaller, MG_ROLE_PG_SIGNAL_BACKEND);
+}
+
 Datum
 migguard_text_or_null(const char *s, bool *isnull)
 {
@@ -134,6 +151,40 @@ migguard_events(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+static const char *
+guard_kind_name(GuardKind kind)
+{
+	switch (kind)
+	{
+		case MG_GUARD_DDL:
+			return "ddl";
+		case MG_GUARD_XACT:
+			return "transaction";
+		case MG_GUARD_CIC:
+			return "concurrent index build";
+	}
+	return "?";
+}
+
+static const char *
+guard_phase_name(GuardPhase phase)
+{
+	switch (phase)
+	{
+		case MG_PHASE_RUNNING:
+			return "running";
+		case MG_PHASE_BESIDE_QUEUE:
+			return "waiting outside the lock queue";
+		case MG_PHASE_BETWEEN:
+			return "between statements";
+	}
+	return "?";
+}
+
+/*
+ * Every registration: a guarded statement, a transaction that keeps the
+ * strong locks of its DDL, or a concurrent index build.
+ */
 Datum
 migguard_guarded_ddl(PG_FUNCTION_ARGS)
 {
@@ -149,10 +200,12 @@ migguard_guarded_ddl(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		GuardSlot  *slot = &slots[i];
-		Datum		values[9];
-		bool		nulls[9];
+		Datum		values[12];
+		bool		nulls[12];
+		Datum	   *names;
 		char	   *dbname;
 		char	   *username;
+		int			j;
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int32GetDatum(slot->pid);
@@ -162,8 +215,7 @@ migguard_guarded_ddl(PG_FUNCTION_ARGS)
 		values[1] = dbname ? CStringGetTextDatum(dbname) : (Datum) 0;
 		nulls[2] = username == NULL;
 		values[2] = username ? CStringGetTextDatum(username) : (Datum) 0;
-		values[3] = CStringGetTextDatum(slot->kind == MG_GUARD_CIC ?
-										"concurrent index build" : "ddl");
+		values[3] = CStringGetTextDatum(guard_kind_name(slot->kind));
 		values[4] = CStringGetTextDatum(slot->relation);
 		values[5] = CStringGetTextDatum(GetLockmodeName(DEFAULT_LOCKMETHOD,
 														slot->lockmode));
@@ -173,6 +225,15 @@ migguard_guarded_ddl(PG_FUNCTION_ARGS)
 			values[8] = CStringGetTextDatum(slot->statement);
 		else
 			values[8] = CStringGetTextDatum("<insufficient privilege>");
+		values[9] = CStringGetTextDatum(guard_phase_name(slot->phase));
+		values[10] = TimestampTzGetDatum(slot->registered);
+		names = palloc(sizeof(Datum) * (slot->nrels + 1));
+		for (j = 0; j < slot->nrels; j++)
+			names[j] = CStringGetTextDatum(slot->relnames[j][0] != '\0' ?
+										   slot->relnames[j] :
+										   psprintf("%u", slot->relids[j]));
+		values[11] = PointerGetDatum(construct_array(names, slot->nrels, TEXTOID,
+													 -1, false, TYPALIGN_INT));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -5,10 +5,13 @@
  *
  * It sleeps on its latch, without timeout, while no guarded DDL is in
  * flight; a backend that registers one sets the latch.  While one is, it
- * looks at the lock queue every migguard.watch_interval and cancels a DDL
- * that others have queued behind for too long, or, when allowed, terminates
- * an idle-in-transaction session that blocks it.  It never touches anything
- * else.
+ * looks at the lock queue every migguard.watch_interval.  When others have
+ * queued behind the strong locks of a registration for too long (a guarded
+ * statement, or a transaction that keeps the locks of its DDL), it cancels
+ * the statement running there, or terminates the session when it sits idle
+ * in transaction; when allowed, it terminates an idle-in-transaction session
+ * that blocks a guarded DDL.  It never touches a session that has not run a
+ * guarded DDL, but for that opt-in.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +30,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -117,8 +121,8 @@ watcher_detach(int code, Datum arg)
 }
 
 /* Catalog lookups (user names) need a transaction; shared catalogs only. */
-static void
-begin_lookup(void)
+void
+watcher_begin_lookup(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -126,8 +130,8 @@ begin_lookup(void)
 	MemoryContextSwitchTo(cxt);
 }
 
-static void
-end_lookup(void)
+void
+watcher_end_lookup(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -138,51 +142,59 @@ end_lookup(void)
 /*
  * The DDL waits only for sessions idle in transaction for long enough:
  * terminate them, so the DDL can go on.  Returns false, touching nothing,
- * unless every blocker qualifies.
+ * unless every blocker qualifies: the DDL's user owns what it alters, so
+ * PostgreSQL's ownership check is behind it, and could terminate each
+ * blocker with pg_terminate_backend.
  */
 static bool
 terminate_idle_blockers(const GuardSlot *slot, const QueueFacts *facts)
 {
+	SessionActivity activity[MG_MAX_BLOCKERS];
+	bool		allowed = true;
 	int			i;
 
-	if (!migguard_terminate_idle_blockers || facts->awaited == NoLock ||
-		facts->nblockers == 0)
+	if (!migguard_terminate_idle_blockers || slot->observe_only ||
+		!slot->owner_checked || facts->awaited == NoLock ||
+		facts->nblockers == 0 || facts->nblockers_total > facts->nblockers)
 		return false;
 	for (i = 0; i < facts->nblockers; i++)
 		if (!sessions_idle_in_transaction(facts->blockers[i], slot->dbid,
-										  migguard_idle_blocker_age_ms))
+										  migguard_idle_blocker_age_ms) ||
+			!sessions_activity(facts->blockers[i], &activity[i]))
 			return false;
 
-	begin_lookup();
-	for (i = 0; i < facts->nblockers; i++)
+	watcher_begin_lookup();
+	for (i = 0; i < facts->nblockers && allowed; i++)
+		allowed = migguard_may_signal(slot->userid, activity[i].userid);
+	for (i = 0; i < facts->nblockers && allowed; i++)
 	{
 		StringInfoData detail;
 
 		initStringInfo(&detail);
 		appendStringInfoString(&detail, "terminated ");
-		sessions_describe(facts->blockers[i], InvalidOid, &detail);
+		sessions_describe(facts->blockers[i], slot->userid, &detail);
 		appendStringInfo(&detail, ", which blocked the guarded DDL of pid %d",
 						 slot->pid);
 		if (kill(facts->blockers[i], SIGTERM) == 0)
 		{
 			registry_count(MG_COUNTER_TERMINATIONS);
-			registry_add_event_for(facts->blockers[i], slot->dbid, InvalidOid,
-								   "terminate", NULL, slot->relation,
-								   slot->statement, detail.data);
+			registry_add_event_in(slot->encoding, facts->blockers[i], slot->dbid,
+								  activity[i].userid, "terminate", NULL,
+								  slot->relation, slot->statement, detail.data);
 			ereport(LOG,
 					(errmsg("migguard terminated pid %d, idle in transaction and blocking the DDL of pid %d",
 							facts->blockers[i], slot->pid),
 					 errdetail_internal("%s", detail.data)));
 		}
 	}
-	end_lookup();
-	return true;
+	watcher_end_lookup();
+	return allowed;
 }
 
 /* Append the sessions with these pids, as error messages describe them. */
-static void
-append_sessions(StringInfo buf, const int *pids, int n, Oid viewer,
-				const char *separator)
+void
+watcher_append_sessions(StringInfo buf, const int *pids, int n, Oid viewer,
+						const char *separator)
 {
 	int			i;
 
@@ -196,178 +208,201 @@ append_sessions(StringInfo buf, const int *pids, int n, Oid viewer,
 }
 
 /* Cancel the statement in slot; count it, record it, log why. */
-static void
-cancel_slot(const GuardSlot *slot, const char *reason, const char *why)
+void
+watcher_cancel_slot(const GuardSlot *slot, const char *reason, const char *why)
 {
-	if (!registry_request_cancel(slot->pid, slot->started, reason))
+	if (!registry_request_cancel(slot->pid, slot->registered, reason))
 		return;
-	registry_count(MG_COUNTER_CANCELLED);
-	registry_add_event_for(slot->pid, slot->dbid, slot->userid, "cancel", NULL,
-						   slot->relation, slot->statement, reason);
+	registry_count(slot->kind == MG_GUARD_XACT && slot->phase == MG_PHASE_BETWEEN ?
+				   MG_COUNTER_XACT_CANCELLED : MG_COUNTER_CANCELLED);
+	registry_add_event_in(slot->encoding, slot->pid, slot->dbid, slot->userid,
+						  "cancel", NULL, slot->relation, slot->statement,
+						  reason);
 	ereport(LOG,
 			(errmsg("migguard cancelled the statement of pid %d: %s",
 					slot->pid, why),
 			 errdetail_internal("%s", reason)));
 }
 
-/* Cancel the guarded DDL in "slot", telling its session why. */
+/* The name of the relation the queue formed on, as the slot knows it. */
+static const char *
+queue_relation(const GuardSlot *slot, const QueueFacts *facts)
+{
+	int			i;
+
+	for (i = 0; i < slot->nrels; i++)
+		if (slot->relids[i] == facts->relid && slot->relnames[i][0] != '\0')
+			return slot->relnames[i];
+	return psprintf("with OID %u", facts->relid);
+}
+
+/*
+ * The facts of a queue, for the detail of a message: how many waited, for
+ * how long, against which thresholds.
+ */
+static void
+append_queue(StringInfo buf, const QueueFacts *facts, long waited_ms)
+{
+	appendStringInfo(buf,
+					 ngettext("%d session waited for %ld ms",
+							  "%d sessions waited for up to %ld ms",
+							  facts->waiters),
+					 facts->waiters, waited_ms);
+	appendStringInfo(buf,
+					 " (migguard.max_queue_wait is %d ms, migguard.max_queue_length is %d; clients waiting inside a connection pooler are not counted).",
+					 migguard_max_queue_wait_ms, migguard_max_queue_length);
+}
+
+/*
+ * Cancel the guarded statement in "slot", telling its session why.  The
+ * reason is "primary message\ndetail": the session turns it into its
+ * error.
+ */
 static void
 cancel_guarded(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
 {
 	StringInfoData reason;
+	const char *relname = queue_relation(slot, facts);
 
-	begin_lookup();
+	watcher_begin_lookup();
 	initStringInfo(&reason);
-	appendStringInfo(&reason,
-					 ngettext("%d session waited behind it for %ld ms",
-							  "%d sessions waited behind it for up to %ld ms",
-							  facts->waiters),
-					 facts->waiters, waited_ms);
-	appendStringInfo(&reason,
-					 " (migguard.max_queue_wait is %d ms, migguard.max_queue_length is %d).",
-					 migguard_max_queue_wait_ms, migguard_max_queue_length);
-	if (facts->awaited != NoLock)
+	if (slot->phase != MG_PHASE_BETWEEN)
 	{
-		appendStringInfo(&reason, " It was waiting for %s, held by ",
-						 GetLockmodeName(DEFAULT_LOCKMETHOD, facts->awaited));
-		append_sessions(&reason, facts->blockers, facts->nblockers,
-						slot->userid, ", ");
-		if (facts->nblockers == 0)
-			appendStringInfoString(&reason, "sessions ahead of it in the queue");
-		appendStringInfoChar(&reason, '.');
+		appendStringInfo(&reason,
+						 "canceling statement because other sessions queued behind its lock on relation \"%s\"\n",
+						 relname);
+		append_queue(&reason, facts, waited_ms);
+		if (facts->awaited != NoLock)
+		{
+			appendStringInfo(&reason, " It was waiting for %s, held by ",
+							 GetLockmodeName(DEFAULT_LOCKMETHOD, facts->awaited));
+			watcher_append_sessions(&reason, facts->blockers, facts->nblockers,
+									slot->userid, ", ");
+			if (facts->nblockers == 0)
+				appendStringInfoString(&reason, "sessions ahead of it in the queue");
+			appendStringInfoChar(&reason, '.');
+		}
+		else
+			appendStringInfoString(&reason, " It held its lock while they waited.");
 	}
 	else
-		appendStringInfoString(&reason, " It held its lock while they waited.");
-	end_lookup();
-
-	cancel_slot(slot, reason.data, "sessions queued behind its lock");
-}
-
-/* ---- concurrent index builds ---- */
-
-/* When each build in flight entered its current phase. */
-typedef struct CicPhase
-{
-	int			pid;
-	TimestampTz started;		/* identifies the statement */
-	int			phase;
-	TimestampTz since;
-} CicPhase;
-
-#define MAX_WATCHED_BUILDS 64
-static CicPhase cic_phases[MAX_WATCHED_BUILDS];
-static int	ncic_phases = 0;
-
-static const char *
-wait_phase_name(int phase)
-{
-	switch (phase)
 	{
-		case PROGRESS_CREATEIDX_PHASE_WAIT_1:
-			return "waiting for writers before build";
-		case PROGRESS_CREATEIDX_PHASE_WAIT_2:
-			return "waiting for writers before validation";
-		case PROGRESS_CREATEIDX_PHASE_WAIT_3:
-			return "waiting for old snapshots";
-		case PROGRESS_CREATEIDX_PHASE_WAIT_4:
-			return "waiting for readers before marking dead";
-		case PROGRESS_CREATEIDX_PHASE_WAIT_5:
-			return "waiting for readers before dropping";
-		default:
-			return NULL;		/* not a wait phase */
+		appendStringInfo(&reason,
+						 "canceling statement because other sessions queued behind the %s its transaction holds on relation \"%s\"\n",
+						 GetLockmodeName(DEFAULT_LOCKMETHOD, facts->mode), relname);
+		append_queue(&reason, facts, waited_ms);
+		appendStringInfoString(&reason,
+							   " The lock is held until the transaction ends; it must be rolled back to release it.");
 	}
-}
+	watcher_end_lookup();
 
-/* How long the build in slot has been in its current phase, tracked here. */
-static long
-phase_age_ms(const GuardSlot *slot, int phase, TimestampTz now)
-{
-	int			i;
-
-	for (i = 0; i < ncic_phases; i++)
-	{
-		CicPhase   *p = &cic_phases[i];
-
-		if (p->pid != slot->pid || p->started != slot->started)
-			continue;
-		if (p->phase != phase)
-		{
-			p->phase = phase;
-			p->since = now;
-		}
-		return TimestampDifferenceMilliseconds(p->since, now);
-	}
-	if (ncic_phases < MAX_WATCHED_BUILDS)
-	{
-		cic_phases[ncic_phases].pid = slot->pid;
-		cic_phases[ncic_phases].started = slot->started;
-		cic_phases[ncic_phases].phase = phase;
-		cic_phases[ncic_phases].since = now;
-		ncic_phases++;
-	}
-	return 0;
-}
-
-/* Forget builds no longer in flight. */
-static void
-forget_finished_builds(const GuardSlot *slots, int nslots)
-{
-	int			i = 0;
-
-	while (i < ncic_phases)
-	{
-		bool		alive = false;
-		int			j;
-
-		for (j = 0; j < nslots; j++)
-			if (slots[j].pid == cic_phases[i].pid &&
-				slots[j].started == cic_phases[i].started)
-				alive = true;
-		if (alive)
-			i++;
-		else
-			cic_phases[i] = cic_phases[--ncic_phases];
-	}
+	watcher_cancel_slot(slot, reason.data, "sessions queued behind its lock");
 }
 
 /*
- * Cancel a concurrent index build that has spent longer than
- * migguard.cic_wait_timeout in one of its wait phases.
+ * The registered transaction in "slot" is idle while others queue behind
+ * its lock: terminate its session, or, with
+ * migguard.terminate_idle_lock_holders off, say so in the log once.
  */
 static void
-watch_index_build(const GuardSlot *slot, LockData *locks, TimestampTz now)
+terminate_idle_holder(const GuardSlot *slot, const QueueFacts *facts,
+					  long waited_ms, const SessionActivity *activity)
 {
-	int			phase = sessions_index_build_phase(slot->pid);
-	const char *phase_name = wait_phase_name(phase);
-	long		age = phase_age_ms(slot, phase, now);
-	int			blockers[MG_MAX_BLOCKERS];
-	int			nblockers;
 	StringInfoData reason;
+	const char *relname = queue_relation(slot, facts);
+	const char *mode = GetLockmodeName(DEFAULT_LOCKMETHOD, facts->mode);
+	long		idle_ms = TimestampDifferenceMilliseconds(activity->state_start,
+														  GetCurrentTimestamp());
 
-	if (phase_name == NULL || age <= migguard_cic_wait_timeout_ms)
-		return;
-
-	nblockers = lockstate_wait_blockers(locks, slot->pid, blockers, MG_MAX_BLOCKERS);
-	begin_lookup();
 	initStringInfo(&reason);
 	appendStringInfo(&reason,
-					 "It spent %ld ms in phase \"%s\" (migguard.cic_wait_timeout is %d ms)",
-					 age, phase_name, migguard_cic_wait_timeout_ms);
-	if (nblockers > 0)
-	{
-		appendStringInfoString(&reason, ", waiting for ");
-		append_sessions(&reason, blockers, nblockers, slot->userid, "; ");
-	}
-	appendStringInfoChar(&reason, '.');
-	end_lookup();
+					 "terminating connection because other sessions queued behind the %s its idle transaction holds on relation \"%s\"\n",
+					 mode, relname);
+	append_queue(&reason, facts, waited_ms);
+	appendStringInfo(&reason, " The session was idle in transaction for %ld ms.",
+					 idle_ms);
 
-	cancel_slot(slot, reason.data,
-				"its concurrent index build waited too long");
+	if (!migguard_terminate_idle_lock_holders)
+	{
+		if (!registry_mark_reported(slot->pid, slot->registered))
+			return;
+		registry_add_event_in(slot->encoding, slot->pid, slot->dbid,
+							  slot->userid, "idle_holder", NULL, relname,
+							  slot->statement, reason.data);
+		ereport(LOG,
+				(errmsg("migguard: pid %d is idle in a transaction whose %s on relation \"%s\" others queue behind",
+						slot->pid, mode, relname),
+				 errdetail_internal("%s", reason.data),
+				 errhint("Set \"%s\" to on to terminate such sessions.",
+						 "migguard.terminate_idle_lock_holders")));
+		return;
+	}
+	if (!registry_request_terminate(slot->pid, slot->registered, reason.data))
+		return;
+	registry_count(MG_COUNTER_XACT_TERMINATED);
+	registry_add_event_in(slot->encoding, slot->pid, slot->dbid, slot->userid,
+						  "terminate_idle", NULL, relname, slot->statement,
+						  reason.data);
+	ereport(LOG,
+			(errmsg("migguard terminated pid %d, idle in a transaction whose %s on relation \"%s\" others queued behind",
+					slot->pid, mode, relname),
+			 errdetail_internal("%s", reason.data)));
+}
+
+/* Log mode: say once what the watcher would have done. */
+static void
+report_observed(const GuardSlot *slot, const QueueFacts *facts,
+				long waited_ms)
+{
+	StringInfoData detail;
+
+	if (!registry_mark_reported(slot->pid, slot->registered))
+		return;
+	initStringInfo(&detail);
+	append_queue(&detail, facts, waited_ms);
+	registry_add_event_in(slot->encoding, slot->pid, slot->dbid, slot->userid,
+						  "observe", NULL, queue_relation(slot, facts),
+						  slot->statement, detail.data);
+	ereport(LOG,
+			(errmsg("migguard would have acted on pid %d: sessions queue behind its lock on relation \"%s\"",
+					slot->pid, queue_relation(slot, facts)),
+			 errdetail_internal("%s migguard.mode is log.", detail.data)));
+}
+
+/* Others queue behind the locks of slot for too long: act. */
+static void
+act_on_queue(const GuardSlot *slot, const QueueFacts *facts, long waited_ms)
+{
+	SessionActivity activity;
+
+	if (slot->observe_only)
+	{
+		report_observed(slot, facts, waited_ms);
+		return;
+	}
+
+	/*
+	 * Between its guarded statements the transaction may run other
+	 * statements or be idle: a cancel reaches only a running statement.  A
+	 * cancel that found the session idle was lost; it is not repeated.
+	 */
+	if (slot->kind == MG_GUARD_XACT && slot->phase == MG_PHASE_BETWEEN &&
+		sessions_activity(slot->pid, &activity) &&
+		activity.state == MG_SESSION_IDLE_IN_XACT)
+	{
+		if (!slot->cancel_requested ||
+			TimestampDifferenceExceeds(slot->cancel_sent, GetCurrentTimestamp(),
+									   migguard_watch_interval_ms))
+			terminate_idle_holder(slot, facts, waited_ms, &activity);
+		return;
+	}
+	if (!slot->cancel_requested)
+		cancel_guarded(slot, facts, waited_ms);
 }
 
 /*
- * One look at the lock queue behind every guarded DDL in flight.  Returns
- * whether there was any, that is, whether to look again soon.
+ * One look at the lock queue behind every registration.  Returns whether
+ * there was any, that is, whether to look again soon.
  */
 static bool
 watch_guards(void)
@@ -375,7 +410,6 @@ watch_guards(void)
 	GuardSlot  *slots;
 	int			nslots = registry_copy_guards(&slots);
 	LockData   *locks = NULL;
-	TimestampTz now;
 	bool		busy = false;
 	int			i;
 
@@ -383,19 +417,20 @@ watch_guards(void)
 	{
 		GuardSlot  *slot = &slots[i];
 		QueueFacts	facts;
+		TimestampTz now = GetCurrentTimestamp();
 		long		waited_ms = 0;
 
-		if (slot->cancel_requested)
+		if (slot->terminate_requested)
 			continue;
 		busy = true;
 
 		/*
-		 * Nobody can have queued behind a statement for longer than it has
-		 * run, and most DDL ends within microseconds: look at the lock
-		 * table only once a statement has lasted a watch interval.
+		 * Nobody can have queued behind a registration for longer than it
+		 * has existed, and most DDL ends within microseconds: look at the
+		 * lock table only once one has lasted a watch interval.
 		 */
-		if (slot->kind == MG_GUARD_DDL &&
-			!TimestampDifferenceExceeds(slot->started, GetCurrentTimestamp(),
+		if (slot->kind != MG_GUARD_CIC &&
+			!TimestampDifferenceExceeds(slot->registered, now,
 										migguard_watch_interval_ms))
 			continue;
 		if (locks == NULL)
@@ -405,14 +440,16 @@ watch_guards(void)
 		}
 		if (slot->kind == MG_GUARD_CIC)
 		{
-			watch_index_build(slot, locks, GetCurrentTimestamp());
+			if (!slot->cancel_requested)
+				watcher_watch_index_build(slot, locks, now);
 			continue;
 		}
-		now = GetCurrentTimestamp();
-		lockstate_examine(locks, slot->pid, slot->dbid, slot->relids,
-						  slot->nrels, now, &facts);
 
-		if (terminate_idle_blockers(slot, &facts))
+		/* every strong relation lock the session holds or awaits */
+		lockstate_examine(locks, slot->pid, slot->dbid, NULL, 0, now, &facts);
+
+		if (slot->phase == MG_PHASE_RUNNING && !slot->cancel_requested &&
+			terminate_idle_blockers(slot, &facts))
 			continue;
 
 		if (facts.waiters > 0)
@@ -421,9 +458,9 @@ watch_guards(void)
 			 waited_ms > migguard_max_queue_wait_ms) ||
 			(migguard_max_queue_length > 0 &&
 			 facts.waiters > migguard_max_queue_length))
-			cancel_guarded(slot, &facts, waited_ms);
+			act_on_queue(slot, &facts, waited_ms);
 	}
-	forget_finished_builds(slots, nslots);
+	watcher_forget_finished_builds(slots, nslots);
 	return busy;
 }
 

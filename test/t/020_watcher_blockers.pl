@@ -35,6 +35,7 @@ my ($idle, $idle_pid) = start_idle_blocker();
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET lock_timeout = '1s';
 SET migguard.lock_retries = 0;
+SET migguard.wait_outside_queue = off;
 ALTER TABLE t ADD COLUMN c1 int;
 });
 like($stderr, qr/canceling statement due to lock timeout/,
@@ -43,7 +44,8 @@ is($node->safe_psql('postgres',
 		"SELECT state FROM pg_stat_activity WHERE pid = $idle_pid"),
 	'idle in transaction', 'the idle blocker was not touched');
 
-# On: the blocker is terminated and the DDL goes through.
+# On: the blocker is terminated and the DDL goes through, whether it waits
+# in the lock queue or outside it.
 $node->safe_psql('postgres', q{
 ALTER SYSTEM SET migguard.terminate_idle_blockers = on;
 ALTER SYSTEM SET migguard.idle_blocker_age = '100ms';
@@ -51,15 +53,21 @@ SELECT pg_reload_conf();
 });
 $node->poll_query_until('postgres',
 	q{SELECT worker_reloaded IS NOT NULL FROM migguard.status});
-($ret, $stdout, $stderr) = $node->psql('postgres', q{
+for my $outside ('off', 'on')
+{
+	($idle, $idle_pid) = start_idle_blocker() if $outside eq 'on';
+	($ret, $stdout, $stderr) = $node->psql('postgres', qq{
 SET lock_timeout = '20s';
 SET migguard.lock_retries = 0;
-ALTER TABLE t ADD COLUMN c2 int;
+SET migguard.wait_outside_queue = $outside;
+ALTER TABLE t ADD COLUMN c2_$outside int;
 });
-is($ret, 0, 'with the opt-in the DDL succeeds') or diag($stderr);
-ok( $node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $idle_pid"),
-	'the idle blocker was terminated');
+	is($ret, 0, "with the opt-in the DDL succeeds (wait_outside_queue $outside)")
+	  or diag($stderr);
+	ok( $node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $idle_pid"),
+		"the idle blocker was terminated (wait_outside_queue $outside)");
+}
 like(
 	$node->safe_psql('postgres',
 		q{SELECT detail FROM migguard.events WHERE action = 'terminate'}),
@@ -78,6 +86,7 @@ $node->poll_query_until('postgres',
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET lock_timeout = '1s';
 SET migguard.lock_retries = 0;
+SET migguard.wait_outside_queue = off;
 ALTER TABLE t ADD COLUMN c3 int;
 });
 like($stderr, qr/lock timeout/, 'a young idle blocker makes the DDL time out');
@@ -94,6 +103,7 @@ BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; PREPARE TRANSACTION 'holder';
 # Retries that never get the lock: the last failure says how many tries.
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 SET lock_timeout = '100ms';
+SET migguard.wait_outside_queue = off;
 SET migguard.lock_retries = 2;
 SET migguard.retry_delay = '10ms';
 ALTER TABLE t ADD COLUMN c5 int;
