@@ -277,7 +277,7 @@ set arrow from $xe, graph 0 to $xe, graph 1 nohead lc $i dt 3 lw 2
 	done
 	[ -n "$plots" ] || return 0
 	gnuplot <<GP
-set terminal pngcairo size 1100,520 font 'sans,10'
+set terminal pngcairo size 1100,520 font 'sans,10' noenhanced
 set output '$png'
 set title "$title"
 set xlabel 'seconds since the application load started (DDL start dashed, DDL end dotted)'
@@ -297,7 +297,7 @@ for run in $(seq 1 "$REPEAT"); do
 		for setup in $SETUPS; do
 			RUN="$WORK/$scenario-$setup-$run"
 			if ! prepare "$setup"; then
-				printf "%s\t%s\t%s\tskipped: no such settings in this build\n" \
+				printf "%s\t%s\t%s\tskipped: no migguard.wait_outside_queue or migguard.guard_transactions in this build, or the server failed\n" \
 					"$scenario" "$setup" "$run" >>"$WORK/rows.tsv"
 				continue
 			fi
