@@ -25,3 +25,13 @@ EXTRA_CLEAN = tmp_regress tmp_isolation output_iso
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# `make bench`: the benchmarks (test/bench/run.sh) on throwaway clusters; the
+# report and plots go to $(BENCH_OUT).  BENCH_SMOKE=1: a short run.
+BENCH_OUT ?= $(CURDIR)/bench-results
+BENCH_SMOKE ?=
+BENCH_REPEAT ?= 1
+.PHONY: bench
+bench: install
+	BENCH_OUT='$(BENCH_OUT)' BENCH_SMOKE='$(BENCH_SMOKE)' BENCH_REPEAT='$(BENCH_REPEAT)' \
+		PG_CONFIG='$(PG_CONFIG)' $(srcdir)/test/bench/run.sh

@@ -1,77 +1,191 @@
 #!/bin/bash
-# Benchmark, not a test: migguard's cost per DDL statement.  One psql
-# session runs cheap DDL on a small table in a loop (ALTER TABLE ... SET
-# DEFAULT, a guarded statement that every rule looks at, and COMMENT ON),
-# with and without migguard in shared_preload_libraries, alternating five
-# times.  Prints, per statement, the server backend's CPU time (from
-# /proc/<pid>/stat: what migguard adds to the work of the server) and the
-# wall time (which on a small shared machine varies by tens of percent from
-# run to run, whatever is loaded), and the ratio of the medians.
+# Benchmark, not a test: migguard's cost per DDL statement, as the server
+# backend's CPU time (from /proc/<pid>/schedstat: what migguard adds to the
+# server's work), with and without migguard in shared_preload_libraries,
+# runs alternating.  Three cases:
+#
+#   cheap       ALTER TABLE ... ALTER COLUMN ... SET DEFAULT (guarded, every
+#               rule looks at it) and COMMENT ON TABLE on a 100-row table,
+#               one statement per transaction
+#   partitions  the same two statements on a table with 1,000 partitions
+#               (the ALTER recurses to every partition)
+#   script      a 10,000-statement migration in one transaction (psql -1):
+#               2,000 times CREATE TABLE, ALTER TABLE ... ADD COLUMN, CREATE
+#               INDEX, COMMENT ON on the new table, and ALTER TABLE ... SET
+#               DEFAULT on an existing one
+#
+# Wall time is printed too; on a small shared machine it varies by tens of
+# percent from run to run whatever is loaded: the CPU time is the figure.
 #
 # Run as root or as the postgres OS user, after `make install`:
-#   test/bench/hook_overhead.sh [statement pairs per run]
+#   test/bench/hook_overhead.sh [statement pairs per cheap run]
+# BENCH_SMOKE=1: one short run of each, 100 partitions, 1,000 statements.
 set -euo pipefail
 
-PAIRS=${1:-20000}
 if [ "$(id -u)" = 0 ]; then
 	exec runuser -u postgres -- "$0" "$@"
 fi
 
 PORT=5490
 BENCH_CONF="fsync = off
-synchronous_commit = off"
+synchronous_commit = off
+max_connections = 20
+max_locks_per_transaction = 1024
+log_min_messages = warning"
 . "$(dirname "$0")/common.sh"
+
+PAIRS=${1:-2000}
+ROUNDS=9
+PARTS=1000
+PART_PAIRS=10
+SCRIPT_UNITS=2000
+if smoke; then
+	PAIRS=500 ROUNDS=1 PARTS=100 PART_PAIRS=10 SCRIPT_UNITS=200
+fi
+
+# psql lines that record the backend's CPU time and the wall clock
+mark()
+{
+	echo "\\! cut -d' ' -f1 /proc/\$BPID/schedstat > $WORK/cpu$1; date +%s.%N > $WORK/t$1"
+}
 
 {
 	echo "SELECT pg_backend_pid() AS pid \\gset"
 	echo "\\setenv BPID :pid"
-	echo "\\! awk '{ print \$14 + \$15 }' /proc/\$BPID/stat > $WORK/cpu0; date +%s.%N > $WORK/t0"
+	mark 0
 	for _ in $(seq 1 "$PAIRS"); do
 		echo "ALTER TABLE hook_t ALTER COLUMN v SET DEFAULT 1;"
 		echo "COMMENT ON TABLE hook_t IS 'benchmark';"
 	done
-	echo "\\! awk '{ print \$14 + \$15 }' /proc/\$BPID/stat > $WORK/cpu1; date +%s.%N > $WORK/t1"
-} >"$WORK/ddl.sql"
+	mark 1
+} >"$WORK/cheap.sql"
 
-HZ=$(getconf CLK_TCK)
-
-# prints "cpu_us wall_us" per statement
-run()
 {
-	local preload=$1
-	bench_start "$preload"
-	"${PSQL[@]}" -c "SET client_min_messages = error" \
-		-c "DROP TABLE IF EXISTS hook_t" \
+	echo "SELECT pg_backend_pid() AS pid \\gset"
+	echo "\\setenv BPID :pid"
+	mark 0
+	for _ in $(seq 1 "$PART_PAIRS"); do
+		echo "ALTER TABLE parted ALTER COLUMN v SET DEFAULT 1;"
+		echo "COMMENT ON TABLE parted IS 'benchmark';"
+	done
+	mark 1
+} >"$WORK/partitions.sql"
+
+{
+	echo "SELECT pg_backend_pid() AS pid \\gset"
+	echo "\\setenv BPID :pid"
+	mark 0
+	for i in $(seq 1 "$SCRIPT_UNITS"); do
+		echo "CREATE TABLE s_$i (id int PRIMARY KEY, v int);"
+		echo "ALTER TABLE s_$i ADD COLUMN w text;"
+		echo "CREATE INDEX ON s_$i (v);"
+		echo "COMMENT ON TABLE s_$i IS 'benchmark';"
+		echo "ALTER TABLE hook_t ALTER COLUMN v SET DEFAULT $i;"
+	done
+	mark 1
+} >"$WORK/script.sql"
+
+declare -A STATEMENTS=([cheap]=$((PAIRS * 2)) [partitions]=$((PART_PAIRS * 2)) [script]=$((SCRIPT_UNITS * 5)))
+
+# Once, without migguard: database hook_db (the small table and the
+# partitioned one) for the cheap and partitions cases, whose statements
+# change nothing that the next run would see; hook_template (the small
+# table) is copied afresh for every run of the script, which creates tables.
+bench_start ""
+"${PSQL[@]}" -c "CREATE DATABASE hook_db" -c "CREATE DATABASE hook_template"
+HOOK_PSQL=("$BIN/psql" -X -q -h "$WORK" -p "$PORT")
+for db in hook_db hook_template; do
+	"${HOOK_PSQL[@]}" -d "$db" \
 		-c "CREATE TABLE hook_t (id int, v int)" \
 		-c "INSERT INTO hook_t SELECT g, g FROM generate_series(1, 100) g"
-	"${PSQL[@]}" -f "$WORK/ddl.sql" >/dev/null
+done
+"${HOOK_PSQL[@]}" -d hook_db \
+	-c "CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id)" \
+	-c "DO \$\$ BEGIN FOR g IN 1..$PARTS LOOP
+		EXECUTE format('CREATE TABLE parted_%s PARTITION OF parted FOR VALUES FROM (%s) TO (%s)',
+			g, g * 10, g * 10 + 10); END LOOP; END \$\$" \
+	-c "INSERT INTO parted SELECT g, g FROM generate_series(10, $PARTS * 10 + 9) g" \
+	-c "VACUUM ANALYZE"
+
+# prints "cpu_us wall_us" per statement of one run
+run()
+{
+	local case=$1 preload=$2
+	bench_start "$preload"
+	local db=hook_db opts=()
+	if [ "$case" = script ]; then
+		PGOPTIONS='-c migguard.mode=off -c client_min_messages=warning' "${PSQL[@]}" \
+			-c "DROP DATABASE IF EXISTS hook_run" -c "CREATE DATABASE hook_run TEMPLATE hook_template"
+		db=hook_run opts=(-1)
+	fi
+	"${HOOK_PSQL[@]}" -d "$db" -v ON_ERROR_STOP=1 "${opts[@]}" -f "$WORK/$case.sql" >/dev/null
 	awk -v c0="$(cat "$WORK/cpu0")" -v c1="$(cat "$WORK/cpu1")" \
 		-v t0="$(cat "$WORK/t0")" -v t1="$(cat "$WORK/t1")" \
-		-v hz="$HZ" -v n=$((PAIRS * 2)) 'BEGIN {
-		printf "%.1f %.1f\n", (c1 - c0) / hz * 1e6 / n, (t1 - t0) * 1e6 / n
+		-v n="${STATEMENTS[$case]}" 'BEGIN {
+		printf "%.1f %.1f\n", (c1 - c0) / 1e3 / n, (t1 - t0) * 1e6 / n
 	}'
 }
 
-: >"$WORK/without"
-: >"$WORK/with"
-for round in 1 2 3 4 5; do
-	run '' >>"$WORK/without"
-	run migguard >>"$WORK/with"
+# pairs of runs: cheap 9, partitions 5, script 3 (smoke: 1 each)
+rounds_of()
+{
+	case $1 in
+	cheap) echo "$ROUNDS" ;;
+	partitions) echo $((ROUNDS < 5 ? ROUNDS : 5)) ;;
+	script) echo $((ROUNDS < 3 ? ROUNDS : 3)) ;;
+	esac
+}
+
+echo "| case | statements a run | pairs of runs | median CPU us/statement without | with | median ratio with/without of the pairs | spread (min-max) | median wall us/statement without | with |" >"$WORK/table"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |" >>"$WORK/table"
+: >"$WORK/runs"
+for case in cheap partitions script; do
+	: >"$WORK/pairs"
+	n=$(rounds_of "$case")
+	# a first run, not counted: caches, files
+	smoke || [ "$case" = script ] || run "$case" migguard >/dev/null
+	for round in $(seq 1 "$n"); do
+		# without first, then with first, ...: a drift hits both alike
+		if [ $((round % 2)) = 1 ]; then
+			a=$(run "$case" '')
+			b=$(run "$case" migguard)
+		else
+			b=$(run "$case" migguard)
+			a=$(run "$case" '')
+		fi
+		echo "$a $b" >>"$WORK/pairs"
+	done
+	# pairs: cpu_without wall_without cpu_with wall_with
+	cw=$(awk '{ print $1 }' "$WORK/pairs" | median)
+	cm=$(awk '{ print $3 }' "$WORK/pairs" | median)
+	ww=$(awk '{ print $2 }' "$WORK/pairs" | median)
+	wm=$(awk '{ print $4 }' "$WORK/pairs" | median)
+	rmed=$(awk '{ printf "%.3f\n", $3 / $1 }' "$WORK/pairs" | median)
+	rspr=$(awk '{ printf "%.3f\n", $3 / $1 }' "$WORK/pairs" | spread)
+	echo "| $case | ${STATEMENTS[$case]} | $n | $cw | $cm | $rmed | $rspr | $ww | $wm |" >>"$WORK/table"
+	echo "$case (cpu us, wall us per statement without; the same with): $(tr '\n' ';' <"$WORK/pairs")" >>"$WORK/runs"
 done
 
-median()
-{
-	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-cpu_without=$(cut -d' ' -f1 "$WORK/without" | median)
-cpu_with=$(cut -d' ' -f1 "$WORK/with" | median)
-wall_without=$(cut -d' ' -f2 "$WORK/without" | median)
-wall_with=$(cut -d' ' -f2 "$WORK/with" | median)
+cat "$WORK/table"
+echo
+cat "$WORK/runs"
 
-echo "per DDL statement ($((PAIRS * 2)) statements a run, 5 runs each; cpu us / wall us):"
-echo "  without migguard: $(tr '\n' ' ' <"$WORK/without" | sed 's/ \([0-9.]*\) / \/ \1   /g')"
-echo "  with migguard:    $(tr '\n' ' ' <"$WORK/with" | sed 's/ \([0-9.]*\) / \/ \1   /g')"
-awk -v a="$cpu_without" -v b="$cpu_with" -v c="$wall_without" -v d="$wall_with" 'BEGIN {
-	printf "median backend CPU: %.1f us without, %.1f us with: %+.1f%% per statement\n", a, b, (b / a - 1) * 100
-	printf "median wall time:   %.1f us without, %.1f us with: %+.1f%% per statement\n", c, d, (d / c - 1) * 100
-}'
+{
+	echo "## Hook cost: backend CPU per DDL statement"
+	echo
+	echo "The server backend's CPU time (\`/proc/<pid>/schedstat\`) over a psql script, divided by its"
+	echo "statements; runs with and without migguard preloaded, alternating.  **cheap**: \`ALTER TABLE"
+	echo "... ALTER COLUMN ... SET DEFAULT\` and \`COMMENT ON TABLE\` on a 100-row table, one per"
+	echo "transaction; **partitions**: the same on a table with $PARTS partitions; **script**: a"
+	echo "$((SCRIPT_UNITS * 5))-statement migration in one transaction (\`CREATE TABLE\`, \`ADD COLUMN\`,"
+	echo "\`CREATE INDEX\`, \`COMMENT ON\` on new tables, \`SET DEFAULT\` on an existing one)."
+	echo "Target: ratio <= 1.02.  The ratio is the median of the ratios of pairs of runs"
+	echo "next to each other in time (the order alternates)."
+	echo
+	cat "$WORK/table"
+	echo
+	echo '```'
+	cat "$WORK/runs"
+	echo '```'
+	echo
+} | bench_md hook-cost.md
