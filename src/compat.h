@@ -17,6 +17,7 @@
 
 #include "commands/defrem.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -49,6 +50,8 @@
 	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
 #define MG_PROCESS_UTILITY_PASS \
 	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#define MG_PROCESS_UTILITY_PASS_STMT(stmt) \
+	(stmt), queryString, readOnlyTree, context, params, queryEnv, dest, qc
 #else
 #define MG_PROCESS_UTILITY_ARGS \
 	PlannedStmt *pstmt, const char *queryString, \
@@ -56,6 +59,8 @@
 	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
 #define MG_PROCESS_UTILITY_PASS \
 	pstmt, queryString, context, params, queryEnv, dest, qc
+#define MG_PROCESS_UTILITY_PASS_STMT(stmt) \
+	(stmt), queryString, context, params, queryEnv, dest, qc
 #endif
 
 /*
@@ -456,5 +461,30 @@ mg_proc_is_wraparound_autovacuum(PGPROC *proc)
 #if PG_VERSION_NUM >= 190000
 #define MG_HAVE_REPACK 1
 #endif
+
+/*
+ * The length of the longest prefix of str (len bytes) that is valid in the
+ * encoding: pg_encoding_verifymbstr from PG14 on, a loop over characters
+ * before.
+ */
+static inline int
+mg_encoding_valid_prefix(int encoding, const char *str, int len)
+{
+#if PG_VERSION_NUM >= 140000
+	return pg_encoding_verifymbstr(encoding, str, len);
+#else
+	int			valid = 0;
+
+	while (valid < len)
+	{
+		int			l = pg_encoding_verifymb(encoding, str + valid, len - valid);
+
+		if (l <= 0 || valid + l > len)
+			break;
+		valid += l;
+	}
+	return valid;
+#endif
+}
 
 #endif							/* MIGGUARD_COMPAT_H */

@@ -177,6 +177,58 @@ enforce_violations(List *violations, const char *stmt_text)
 	}
 }
 
+/*
+ * Plan the statement and ask the rules, then enforce what they found.  One
+ * PG_TRY a function, so that nothing the compiler keeps in registers can be
+ * clobbered by its longjmp.
+ */
+static StmtPlan *
+plan_and_check(Node *parsetree, const char *stmt_text, bool top_level)
+{
+	PlanContext pctx;
+	StmtPlan   *volatile plan = NULL;
+	List	   *volatile violations = NIL;
+
+	memset(&pctx, 0, sizeof(pctx));
+	pctx.top_level = top_level;
+	relfacts_remember();
+	PG_TRY();
+	{
+		plan = plan_statement(parsetree, stmt_text, &pctx);
+		violations = rules_check_plan(plan);
+	}
+	PG_FINALLY();
+	{
+		/* the remembered facts live in this statement's memory */
+		relfacts_forget();
+	}
+	PG_END_TRY();
+	enforce_violations(violations, stmt_text);
+	return plan;
+}
+
+/*
+ * From here on the statement runs: the safety net watches for a rewrite or
+ * an index build the plan did not foresee.
+ */
+static void
+run_under_net(StmtPlan *plan, Node *parsetree, char *stmt_text,
+			  MG_PROCESS_UTILITY_ARGS)
+{
+	void	   *saved_net;
+
+	safety_net_push(plan, stmt_text, &saved_net);
+	PG_TRY();
+	{
+		run_supervised(parsetree, stmt_text, MG_PROCESS_UTILITY_PASS);
+	}
+	PG_FINALLY();
+	{
+		safety_net_pop(saved_net);
+	}
+	PG_END_TRY();
+}
+
 static void
 migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 {
@@ -197,50 +249,19 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 		!IsAbortedTransactionBlockState())
 	{
 		char	   *stmt_text = NULL;
-		StmtPlan   *volatile plan = NULL;
-		void	   *saved_net;
+		StmtPlan   *plan = NULL;
 
 		if (is_checked_statement(parsetree))
 		{
-			PlanContext pctx;
-			List	   *volatile violations = NIL;
-
 			stmt_text = migguard_statement_text(queryString,
 												pstmt->stmt_location,
 												pstmt->stmt_len);
 			registry_count(MG_COUNTER_CHECKED);
-			memset(&pctx, 0, sizeof(pctx));
-			pctx.top_level = context == PROCESS_UTILITY_TOPLEVEL &&
-				!IsSubTransaction();
-			relfacts_remember();
-			PG_TRY();
-			{
-				plan = plan_statement(parsetree, stmt_text, &pctx);
-				violations = rules_check_plan(plan);
-			}
-			PG_FINALLY();
-			{
-				/* the remembered facts live in this statement's memory */
-				relfacts_forget();
-			}
-			PG_END_TRY();
-			enforce_violations(violations, stmt_text);
+			plan = plan_and_check(parsetree, stmt_text,
+								  context == PROCESS_UTILITY_TOPLEVEL &&
+								  !IsSubTransaction());
 		}
-
-		/*
-		 * From here on the statement runs: the safety net watches for a
-		 * rewrite or an index build the plan did not foresee.
-		 */
-		safety_net_push(plan, stmt_text, &saved_net);
-		PG_TRY();
-		{
-			run_supervised(parsetree, stmt_text, MG_PROCESS_UTILITY_PASS);
-		}
-		PG_FINALLY();
-		{
-			safety_net_pop(saved_net);
-		}
-		PG_END_TRY();
+		run_under_net(plan, parsetree, stmt_text, MG_PROCESS_UTILITY_PASS);
 		return;
 	}
 

@@ -330,12 +330,10 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 
 		PG_TRY();
 		{
-			/* a local that longjmp cannot clobber: this try's copy */
-			PlannedStmt *pstmt = attempt_stmt;
-
 			if (beside)
 				queue_wait_beside(target, stmt_text, relnames);
-			migguard_next_utility(MG_PROCESS_UTILITY_PASS);
+			/* this try's copy, in a local that longjmp cannot clobber */
+			migguard_next_utility(MG_PROCESS_UTILITY_PASS_STMT(attempt_stmt));
 		}
 		PG_CATCH();
 		{

@@ -128,7 +128,7 @@ typedef enum MigguardCounter
 	MG_NUM_COUNTERS
 } MigguardCounter;
 
-#define MG_EVENT_ACTION_LEN		16
+#define MG_EVENT_ACTION_LEN		32
 #define MG_EVENT_RULE_LEN		NAMEDATALEN
 #define MG_EVENT_RELATION_LEN	(2 * NAMEDATALEN + 2)
 #define MG_STATEMENT_LEN		256

@@ -51,6 +51,11 @@ typedef struct MigguardShared
 } MigguardShared;
 
 static MigguardShared *shared = NULL;
+
+static void add_event_locked(int encoding, int pid, Oid dbid, Oid userid,
+							 const char *action, const char *rule,
+							 const char *relation, const char *statement,
+							 const char *detail);
 static MigguardEvent *event_ring = NULL;
 static bool guard_exit_callback_registered = false;
 
@@ -200,6 +205,8 @@ registry_clip(char *dst, const char *src, Size size, int encoding)
 	len = strlen(src);
 	if ((Size) len >= size)
 		len = pg_encoding_mbcliplen(encoding, src, len, size - 1);
+	/* a text put together from pieces cut elsewhere ends at a bad byte */
+	len = mg_encoding_valid_prefix(encoding, src, len);
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 }
@@ -494,6 +501,10 @@ registry_request_cancel(int pid, TimestampTz registered, const char *reason)
 		slot->cancel_requested = true;
 		slot->cancel_sent = GetCurrentTimestamp();
 		registry_clip(slot->cancel_reason, reason, MG_DETAIL_LEN, slot->encoding);
+		/* recorded before the session can record what followed (a retry) */
+		add_event_locked(slot->encoding, pid, slot->dbid, slot->userid,
+						 "cancel", NULL, slot->relation, slot->statement,
+						 reason);
 		sent = true;
 	}
 	LWLockRelease(shared->lock);
@@ -594,12 +605,26 @@ registry_add_event_in(int encoding, int pid, Oid dbid, Oid userid,
 					  const char *relation, const char *statement,
 					  const char *detail)
 {
-	MigguardEvent *ev;
-
 	if (shared == NULL || shared->event_size <= 0)
 		return;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	add_event_locked(encoding, pid, dbid, userid, action, rule, relation,
+					 statement, detail);
+	LWLockRelease(shared->lock);
+}
+
+/* Write an event into the ring; the caller holds the lock exclusively. */
+static void
+add_event_locked(int encoding, int pid, Oid dbid, Oid userid,
+				 const char *action, const char *rule,
+				 const char *relation, const char *statement,
+				 const char *detail)
+{
+	MigguardEvent *ev;
+
+	if (shared->event_size <= 0)
+		return;
 	ev = &event_ring[shared->event_next % shared->event_size];
 	shared->event_next++;
 	ev->time = GetCurrentTimestamp();
@@ -611,7 +636,6 @@ registry_add_event_in(int encoding, int pid, Oid dbid, Oid userid,
 	registry_clip(ev->relation, relation, sizeof(ev->relation), encoding);
 	registry_clip(ev->statement, statement, sizeof(ev->statement), encoding);
 	registry_clip(ev->detail, detail, sizeof(ev->detail), encoding);
-	LWLockRelease(shared->lock);
 }
 
 /* Copy the ring, oldest first, into a palloc'd array; returns how many. */

@@ -117,7 +117,7 @@ column_alone(RuleContext *ctx, const RelFacts *facts, ColumnDef *coldef)
 
 	if (add && list_length(alter_stmt(ctx)->cmds) == 1)
 	{
-		for (i = 0; i < lengthof(cut); i++)
+		for (i = 0; i < (int) lengthof(cut); i++)
 		{
 			const char *k = after_keyword(add, cut[i]);
 

@@ -196,7 +196,15 @@ sessions_query(int pid, Oid viewer)
 	query = pgstat_clip_activity(be->st_activity_raw);
 	len = strlen(query);
 	if (len > QUERY_SHOWN_LEN)
-		return psprintf("%.*s...", pg_mbcliplen(query, len, QUERY_SHOWN_LEN), query);
+	{
+		/* the watcher has no database encoding: most are UTF-8 */
+		int			encoding = OidIsValid(MyDatabaseId) ?
+			GetDatabaseEncoding() : PG_UTF8;
+
+		return psprintf("%.*s...",
+						pg_encoding_mbcliplen(encoding, query, len, QUERY_SHOWN_LEN),
+						query);
+	}
 	return query;
 }
 

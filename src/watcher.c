@@ -215,9 +215,6 @@ watcher_cancel_slot(const GuardSlot *slot, const char *reason, const char *why)
 		return;
 	registry_count(slot->kind == MG_GUARD_XACT && slot->phase == MG_PHASE_BETWEEN ?
 				   MG_COUNTER_XACT_CANCELLED : MG_COUNTER_CANCELLED);
-	registry_add_event_in(slot->encoding, slot->pid, slot->dbid, slot->userid,
-						  "cancel", NULL, slot->relation, slot->statement,
-						  reason);
 	ereport(LOG,
 			(errmsg("migguard cancelled the statement of pid %d: %s",
 					slot->pid, why),
