@@ -118,7 +118,9 @@ ALTER TABLE small SET UNLOGGED;
 -- refresh_matview_blocking
 CREATE MATERIALIZED VIEW big_mv AS SELECT * FROM big;
 CREATE UNIQUE INDEX CONCURRENTLY big_mv_id ON big_mv (id);
-REFRESH MATERIALIZED VIEW big_mv;
+-- (the size its query reads differs between majors' heap layouts)
+DO $$ BEGIN REFRESH MATERIALIZED VIEW big_mv;
+EXCEPTION WHEN others THEN RAISE NOTICE '%', regexp_replace(SQLERRM, '\d+ kB', 'N kB'); END $$;
 REFRESH MATERIALIZED VIEW CONCURRENTLY big_mv;
 CREATE MATERIALIZED VIEW small_mv AS SELECT * FROM small;
 REFRESH MATERIALIZED VIEW small_mv;                               -- small: fine

@@ -128,7 +128,10 @@ my @fillers;
 for my $i (1 .. 2)
 {
 	my $f = $node->background_psql('postgres', on_error_stop => 0);
-	$f->query_safe('SET force_parallel_mode = on');
+	# (debug_parallel_query was force_parallel_mode before 16)
+	$f->query_safe($node->pg_version >= 16
+		? 'SET debug_parallel_query = on'
+		: 'SET force_parallel_mode = on');
 	$f->query_until(qr/started/, q{\echo started
 SELECT pg_sleep(600);
 });
