@@ -187,6 +187,9 @@ plan_largest_hazard(StmtPlan *plan, const char *rule)
 bool
 plan_may_own(Oid relid)
 {
+	/* a relation dropped meanwhile is PostgreSQL's to report, not ours */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
 	return superuser() || mg_relation_ownercheck(relid, GetUserId());
 }
 
@@ -194,6 +197,8 @@ plan_may_own(Oid relid)
 static bool
 plan_may_maintain(Oid relid)
 {
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
 	return plan_may_own(relid) || mg_may_maintain(relid, GetUserId());
 }
 

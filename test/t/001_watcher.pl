@@ -58,9 +58,12 @@ kill 'KILL', $pid2;
 my $pid3;
 for (1 .. 300)
 {
-	my ($ret, $out) = $node->psql('postgres',
-		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'migguard watcher'});
-	if ($ret == 0 && $out ne '' && $out != $pid2)
+	# (during the crash restart psql may exit before it reads its input)
+	my ($ret, $out) = eval {
+		$node->psql('postgres',
+			q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'migguard watcher'});
+	};
+	if (defined $ret && $ret == 0 && $out ne '' && $out != $pid2)
 	{
 		$pid3 = $out;
 		last;

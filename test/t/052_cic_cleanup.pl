@@ -129,7 +129,7 @@ for my $i (1 .. 2)
 {
 	my $f = $node->background_psql('postgres', on_error_stop => 0);
 	# (debug_parallel_query was force_parallel_mode before 16)
-	$f->query_safe($node->pg_version >= 16
+	$f->query_safe($node->safe_psql('postgres', 'SHOW server_version_num') >= 160000
 		? 'SET debug_parallel_query = on'
 		: 'SET force_parallel_mode = on');
 	$f->query_until(qr/started/, q{\echo started
