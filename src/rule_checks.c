@@ -595,7 +595,7 @@ check_validate_in_locking_transaction(Node *stmt, RuleContext *ctx)
 
 		if (added_here)
 			why = "The constraint was added in this transaction, whose ACCESS EXCLUSIVE lock is still held: the validation scan runs under it.";
-		else if (relation_write_locked_by_me(e->rel->relid))
+		else if (xact_guard_holds_strong_lock(e->rel->relid))
 			why = "This transaction already holds a lock on the table that blocks writes: the validation scan runs under it.";
 		else
 			continue;

@@ -121,7 +121,6 @@ extern bool not_null_implied_by_checks(Oid relid, AttrNumber attnum);
 extern bool partition_bound_implied_by_checks(Oid parentid, Oid partid,
 											  PartitionBoundSpec *bound,
 											  char **constraint_sql);
-extern bool relation_write_locked_by_me(Oid relid);
 extern char *index_definition(Oid indexid);
 extern char *constraint_definition(Oid conid);
 

@@ -799,17 +799,3 @@ partition_bound_implied_by_checks(Oid parentid, Oid partid,
 	RelationClose(parent);
 	return implied;
 }
-
-/* Does this transaction hold a lock on relid that blocks writes? */
-bool
-relation_write_locked_by_me(Oid relid)
-{
-	LOCKTAG		tag;
-	LOCKMODE	mode;
-
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	for (mode = ShareLock; mode <= AccessExclusiveLock; mode++)
-		if (mg_lock_held_by_me(&tag, mode))
-			return true;
-	return false;
-}

@@ -68,7 +68,10 @@ xact_guard_define_settings(void)
 							 NULL, NULL, NULL);
 }
 
-/* Does this session hold relid in a mode stronger than SHARE UPDATE EXCLUSIVE? */
+/*
+ * Does this session hold relid in a mode stronger than SHARE UPDATE
+ * EXCLUSIVE, that is, one that blocks writes?
+ */
 bool
 xact_guard_holds_strong_lock(Oid relid)
 {
