@@ -8,7 +8,11 @@ CREATE TABLE guarded (id int);
 INSERT INTO guarded SELECT generate_series(1, 10);
 
 -- A column default computed by current_setting() is evaluated while the
--- ALTER runs, so it shows the lock_timeout the statement ran under.
+-- ALTER runs, so it shows the lock_timeout the statement ran under.  A
+-- statement alone in its transaction that finds the locks of all its
+-- relations free (lt1, lt3) has no wait left for the cap to bound: it runs
+-- under the session's value.  Inside a transaction block (lt5), and where
+-- ALTER goes on to lock inheritors (below), the cap holds.
 SHOW lock_timeout;
 ALTER TABLE guarded ADD COLUMN lt1 text DEFAULT current_setting('lock_timeout');
 SET lock_timeout = '1s';		-- a lower session value wins
@@ -24,6 +28,21 @@ SHOW lock_timeout;				-- capped until the transaction ends
 COMMIT;
 SELECT DISTINCT lt1, lt2, lt3, lt4, lt5 FROM guarded;
 SHOW lock_timeout;
+CREATE TABLE guarded_parted (id int) PARTITION BY LIST (id);
+CREATE TABLE guarded_parted_1 PARTITION OF guarded_parted FOR VALUES IN (1);
+INSERT INTO guarded_parted VALUES (1);
+ALTER TABLE guarded_parted ADD COLUMN lt6 text DEFAULT current_setting('lock_timeout');
+SELECT lt6 FROM guarded_parted;
+DROP TABLE guarded_parted;
+-- nobody else can wait for a table this transaction created: DDL on it is
+-- not guarded (no cap, no registration)
+BEGIN;
+CREATE TABLE guarded_fresh (id int);
+ALTER TABLE guarded_fresh ADD COLUMN lt7 text DEFAULT current_setting('lock_timeout');
+INSERT INTO guarded_fresh VALUES (1);
+SELECT lt7, (SELECT count(*) FROM migguard.guarded_ddl WHERE pid = pg_backend_pid()) AS registered
+  FROM guarded_fresh;
+ROLLBACK;
 RESET lock_timeout;
 
 -- restored after an error as well

@@ -426,7 +426,8 @@ cic_process_utility(Oid tableid, Oid indexid, const char *stmt_text,
 	 */
 	if (migguard_mode != MIGGUARD_MODE_LOG)
 	{
-		registry_guard_begin(MG_GUARD_CIC, &tableid, 1, ShareUpdateExclusiveLock,
+		registry_guard_begin(MG_GUARD_CIC, &tableid, NULL, 1,
+							 ShareUpdateExclusiveLock, false, false,
 							 relation, stmt_text);
 		registry_wake_watcher();
 	}

@@ -234,6 +234,8 @@ migguard_ProcessUtility(MG_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
+	relfacts_new_statement();
+
 	/*
 	 * Statements PostgreSQL generates itself are covered by the statement
 	 * that caused them.  In an aborted transaction the statement will fail

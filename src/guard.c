@@ -20,6 +20,13 @@
  * COMMIT).  Otherwise waiting again would keep those locks, and whoever
  * queues behind them, waiting too.
  *
+ * Most DDL finds its locks free.  A statement that gets every lock of its
+ * target at once (or whose transaction holds them already) has no wait on
+ * them to lose: it runs as it is, without the subtransaction and the copy
+ * of its tree a retry needs, and, alone in its transaction, without the
+ * cap (see guard_process_utility).  That keeps the cost of the guard to a
+ * registration.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,6 +36,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
@@ -123,9 +131,9 @@ guard_begin(const GuardTarget *target, const char *relation,
 			const char *stmt_text, bool observe_only,
 			char (*relnames)[MG_EVENT_RELATION_LEN])
 {
-	registry_guard_begin(MG_GUARD_DDL, target->relids, target->nrels,
-						 target->lockmode, relation, stmt_text);
-	registry_guard_describe(observe_only, target->owner_checked, relnames);
+	registry_guard_begin(MG_GUARD_DDL, target->relids, relnames, target->nrels,
+						 target->lockmode, observe_only, target->owner_checked,
+						 relation, stmt_text);
 	if (wake_timeout == MAX_TIMEOUTS)
 		wake_timeout = RegisterTimeout(USER_TIMEOUT, wake_watcher_handler);
 	enable_timeout_after(wake_timeout, migguard_watch_interval_ms);
@@ -150,9 +158,13 @@ guard_failed(char *cancel_reason, Size len)
 	return xact_guard_statement_failed(cancel_reason, len);
 }
 
-/* Cap lock_timeout for the statement; the caller restores it. */
-static void
-cap_lock_timeout(void)
+/*
+ * Cap lock_timeout at migguard.lock_timeout, unless it is lower already:
+ * GUC_ACTION_SAVE for one statement (the caller restores it at its GUC nest
+ * level), GUC_ACTION_LOCAL for the rest of the transaction.
+ */
+void
+guard_cap_lock_timeout(GucAction action)
 {
 	char		value[32];
 
@@ -163,7 +175,52 @@ cap_lock_timeout(void)
 	snprintf(value, sizeof(value), "%d", migguard_lock_timeout_ms);
 	(void) set_config_option("lock_timeout", value,
 							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+							 action, true, 0, false);
+}
+
+/*
+ * Does the target list every relation the statement will lock strongly?
+ * Not when it was cut at MG_MAX_GUARD_RELS, nor when a relation has
+ * inheritors the statement may recurse to.
+ */
+static bool
+target_is_whole(const GuardTarget *target)
+{
+	int			i;
+
+	if (target->nrels == MG_MAX_GUARD_RELS)
+		return false;
+	for (i = 0; i < target->nrels; i++)
+		if (has_subclass(target->relids[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Is every lock of the target in hand without waiting?  A lock this
+ * transaction holds in the same mode, or in ACCESS EXCLUSIVE mode, is
+ * granted again at once; otherwise, where migguard may lock ahead of
+ * PostgreSQL's own checks, the lock manager is asked without waiting.  A
+ * statement alone in its transaction holds nothing yet: it goes straight
+ * to the lock manager.
+ */
+static bool
+locks_in_hand(const GuardTarget *target, bool may_lock_ahead, bool alone)
+{
+	int			i;
+
+	for (i = 0; !alone && i < target->nrels; i++)
+	{
+		LOCKTAG		tag;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, target->relids[i]);
+		if (!mg_lock_held_by_me(&tag, target->relmodes[i]) &&
+			!mg_lock_held_by_me(&tag, AccessExclusiveLock))
+			break;
+	}
+	if (!alone && i == target->nrels)
+		return true;
+	return may_lock_ahead && queue_wait_lock_now(target);
 }
 
 /* Sleep before try number "attempt" + 1: exponential, capped, jittered. */
@@ -219,12 +276,6 @@ report_watcher_cancel(char *reason, int attempts, const char *not_retried)
 			 errhint("Run the statement again when the blocking transaction has ended.")));
 }
 
-static bool
-skip_invisible(Oid relid)
-{
-	return xact_guard_invisible_to_others(relid);
-}
-
 /*
  * Inside a transaction block, may a statement that lost its lock wait be
  * tried again?  Not while the transaction holds a lock stronger than ROW
@@ -241,7 +292,7 @@ why_not_retried(const GuardTarget *target)
 
 	other = lockstate_strong_lock_elsewhere(locks, MyProcPid, MyDatabaseId,
 											target->relids, target->nrels,
-											skip_invisible, &mode);
+											relfacts_private, &mode);
 	if (!OidIsValid(other))
 		return NULL;
 	name = relfacts_relation_name(other);
@@ -267,6 +318,7 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	bool		is_lock = IsA(pstmt->utilityStmt, LockStmt);
 	bool		may_retry;
 	bool		beside;
+	bool		in_hand = false;
 	PlannedStmt *volatile pristine = NULL;
 	PlannedStmt *volatile attempt_stmt = pstmt;
 	int			save_nestlevel;
@@ -280,11 +332,9 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 	}
 
 	for (i = 0; i < target->nrels; i++)
-	{
-		char	   *name = relfacts_relation_name(target->relids[i]);
-
-		strlcpy(relnames[i], name ? name : "?", MG_EVENT_RELATION_LEN);
-	}
+		if (!relfacts_relation_name_into(target->relids[i], relnames[i],
+										 MG_EVENT_RELATION_LEN))
+			strlcpy(relnames[i], "?", MG_EVENT_RELATION_LEN);
 
 	/* log mode observes: no cap, no waiting, no retries */
 	may_retry = !observe_only && target->retryable &&
@@ -299,18 +349,46 @@ guard_process_utility(const GuardTarget *target, const char *stmt_text,
 		target->owner_checked && !target->own_transactions && !XactReadOnly &&
 		!(is_lock && !in_block);
 
+	/* no lock wait on the target to lose: nothing to retry, nothing to wait beside */
+	if (!observe_only && locks_in_hand(target, beside, !in_block && toplevel))
+	{
+		in_hand = true;
+		may_retry = beside = false;
+	}
+
 	/* a command may scribble on its tree, so every try gets a fresh copy */
 	if (may_retry)
 		pristine = copyObject(pstmt);
 
 	/*
-	 * The cap is a setting saved at a GUC nest level, which the first commit
-	 * of a statement that runs its own transactions would undo under it:
-	 * those are watched, but run under the session's lock_timeout.
+	 * A statement that ends holding its strong locks keeps its transaction's
+	 * lock_timeout capped until the transaction ends (xact_guard.c), so the
+	 * cap may as well be the transaction's from the start: its end, or the
+	 * rollback of a savepoint, restores it.  Otherwise (an explicit LOCK
+	 * TABLE, transactions not guarded) the cap is saved at a GUC nest level
+	 * for the statement only.  The first commit of a statement that runs
+	 * transactions of its own would undo either under it: those are
+	 * watched, but run under the session's lock_timeout.  A statement alone
+	 * in its transaction that has the locks of all its relations in hand is
+	 * not capped: the waits the cap bounds are behind it.  Whatever else it
+	 * locks (indexes, TOAST) others reach only through the relations it
+	 * holds, and should it wait all the same while others queue behind it,
+	 * the watcher cancels it after migguard.max_queue_wait.  Where ALTER
+	 * would go on to lock inheritors the target does not list, the cap
+	 * stays.
 	 */
-	save_nestlevel = (target->own_transactions || observe_only) ? 0 : NewGUCNestLevel();
-	if (save_nestlevel > 0)
-		cap_lock_timeout();
+	save_nestlevel = 0;
+	if (!target->own_transactions && !observe_only &&
+		!(in_hand && !in_block && toplevel && target_is_whole(target)))
+	{
+		if (migguard_guard_transactions && !is_lock)
+			guard_cap_lock_timeout(GUC_ACTION_LOCAL);
+		else
+		{
+			save_nestlevel = NewGUCNestLevel();
+			guard_cap_lock_timeout(GUC_ACTION_SAVE);
+		}
+	}
 
 	for (;;)
 	{

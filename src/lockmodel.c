@@ -54,7 +54,8 @@ add_relid(GuardTarget *target, Oid relid, LOCKMODE mode)
 {
 	int			i;
 
-	if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+	/* nobody else can wait for a temporary or new relation */
+	if (!OidIsValid(relid) || relfacts_private(relid))
 		return;
 	if (!mg_relation_ownercheck(relid, GetUserId()))
 		all_owned = false;
@@ -78,7 +79,7 @@ add_relid(GuardTarget *target, Oid relid, LOCKMODE mode)
 static Oid
 rangevar_relid(RangeVar *rv)
 {
-	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+	return relfacts_rangevar_relid(rv);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/latch.h"
 #include "storage/lockdefs.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #define MIGGUARD_VERSION "0.2"
@@ -69,6 +70,10 @@ extern void relfacts_remember(void);
 extern void relfacts_forget(void);
 extern char *relfacts_format_size(int64 bytes);
 extern char *relfacts_relation_name(Oid relid);
+extern bool relfacts_private(Oid relid);
+extern bool relfacts_relation_name_into(Oid relid, char *buf, Size size);
+extern void relfacts_new_statement(void);
+extern Oid	relfacts_rangevar_relid(RangeVar *rv);
 extern bool relfacts_exempt(const RelFacts *facts);
 extern void relfacts_tree(Oid relid, int64 *bytes, double *rows);
 extern List *relfacts_indexes(Oid relid);
@@ -207,13 +212,13 @@ typedef struct GuardSlot
 	bool		reported;		/* the watcher logged what it would do */
 } GuardSlot;
 
-extern void registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
-								 LOCKMODE lockmode, const char *relation,
-								 const char *statement);
+extern void registry_guard_begin(GuardKind kind, const Oid *relids,
+								 char (*relnames)[MG_EVENT_RELATION_LEN],
+								 int nrels, LOCKMODE lockmode,
+								 bool observe_only, bool owner_checked,
+								 const char *relation, const char *statement);
 extern bool registry_guard_end(char *cancel_reason, Size len);
 extern bool registry_guard_registered(void);
-extern void registry_guard_describe(bool observe_only, bool owner_checked,
-									char (*relnames)[MG_EVENT_RELATION_LEN]);
 extern void registry_guard_set_phase(GuardPhase phase);
 extern bool registry_guard_keep(const Oid *relids, int nrels, LOCKMODE lockmode,
 								char (*relnames)[MG_EVENT_RELATION_LEN],
@@ -268,6 +273,7 @@ typedef struct GuardTarget
 } GuardTarget;
 
 extern void guard_define_settings(void);
+extern void guard_cap_lock_timeout(GucAction action);
 extern void guard_process_utility(const GuardTarget *target,
 								  const char *stmt_text,
 								  MG_PROCESS_UTILITY_ARGS);
@@ -279,6 +285,7 @@ extern int	migguard_outside_queue_timeout_ms;
 extern int	migguard_old_holder_age_ms;
 
 extern void queue_wait_define_settings(void);
+extern bool queue_wait_lock_now(const GuardTarget *target);
 extern void queue_wait_beside(const GuardTarget *target, const char *stmt_text,
 							  char (*relnames)[MG_EVENT_RELATION_LEN]);
 
@@ -294,7 +301,6 @@ extern void xact_guard_statement_done(const GuardTarget *target,
 									  bool observe_only, bool continues);
 extern bool xact_guard_statement_failed(char *cancel_reason, Size len);
 extern bool xact_guard_holds_strong_lock(Oid relid);
-extern bool xact_guard_invisible_to_others(Oid relid);
 
 /* ---- which relations a statement locks, and how (lockmodel.c) ---- */
 

@@ -249,7 +249,7 @@ plan_effect_kind_name(PlanEffectKind kind)
 static Oid
 rangevar_relid(RangeVar *rv)
 {
-	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+	return relfacts_rangevar_relid(rv);
 }
 
 /* Not planned: PostgreSQL will refuse the statement with its own error. */
@@ -686,6 +686,9 @@ plan_statement(Node *stmt, const char *stmt_text, const PlanContext *pctx)
 {
 	StmtPlan   *plan = palloc0(sizeof(StmtPlan));
 
+	/* the hook starts each statement afresh itself, before the lock model */
+	if (pctx->dry_run)
+		relfacts_new_statement();
 	plan->stmt = stmt;
 	plan->stmt_text = stmt_text;
 

@@ -170,8 +170,8 @@ look_at_holders(const GuardTarget *target, Holders *holders)
  * Take every lock of the target without waiting, or none: a statement
  * must not hold one of its locks while it waits for another.
  */
-static bool
-try_lock_all(const GuardTarget *target)
+bool
+queue_wait_lock_now(const GuardTarget *target)
 {
 	int			i;
 	int			j;
@@ -342,7 +342,7 @@ queue_wait_beside(const GuardTarget *target, const char *stmt_text,
 		Holders		holders;
 
 		CHECK_FOR_INTERRUPTS();
-		if (try_lock_all(target))
+		if (queue_wait_lock_now(target))
 			break;
 		look_at_holders(target, &holders);
 		if (!holders.must_wait && !holders.autovacuum)

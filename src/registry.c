@@ -261,9 +261,10 @@ merge_relations(GuardSlot *slot, const Oid *relids, int nrels,
  * joins that registration, which keeps its identity and relations.
  */
 void
-registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
-					 LOCKMODE lockmode, const char *relation,
-					 const char *statement)
+registry_guard_begin(GuardKind kind, const Oid *relids,
+					 char (*relnames)[MG_EVENT_RELATION_LEN], int nrels,
+					 LOCKMODE lockmode, bool observe_only, bool owner_checked,
+					 const char *relation, const char *statement)
 {
 	GuardSlot  *slot = my_guard_slot();
 	TimestampTz now = GetCurrentTimestamp();
@@ -285,8 +286,6 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 		slot->userid = GetUserId();
 		slot->encoding = GetDatabaseEncoding();
 		slot->kind = kind;
-		slot->observe_only = false;
-		slot->owner_checked = false;
 		slot->lockmode = NoLock;
 		slot->nrels = 0;
 		slot->registered = now;
@@ -298,9 +297,12 @@ registry_guard_begin(GuardKind kind, const Oid *relids, int nrels,
 	}
 	slot->phase = MG_PHASE_RUNNING;
 	slot->started = now;
+	/* whether the watcher may act on its behalf: the statement's own say */
+	slot->observe_only = observe_only;
+	slot->owner_checked = owner_checked;
 	if (lockmode > slot->lockmode)
 		slot->lockmode = lockmode;
-	merge_relations(slot, relids, nrels, NULL);
+	merge_relations(slot, relids, nrels, relnames);
 	registry_clip(slot->relation, relation, MG_EVENT_RELATION_LEN, slot->encoding);
 	registry_clip(slot->statement, statement, MG_STATEMENT_LEN, slot->encoding);
 	LWLockRelease(shared->lock);
@@ -315,29 +317,6 @@ registry_guard_registered(void)
 	GuardSlot  *slot = my_guard_slot();
 
 	return slot != NULL && slot->pid == MyProcPid;
-}
-
-/*
- * What the watcher needs to know of the statement just registered: whether
- * it may act on its behalf, and the names of its relations.
- */
-void
-registry_guard_describe(bool observe_only, bool owner_checked,
-						char (*relnames)[MG_EVENT_RELATION_LEN])
-{
-	GuardSlot  *slot = my_guard_slot();
-	int			i;
-
-	if (slot == NULL || slot->pid != MyProcPid)
-		return;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	slot->observe_only = observe_only;
-	slot->owner_checked = owner_checked;
-	for (i = 0; relnames != NULL && i < slot->nrels; i++)
-		if (slot->relnames[i][0] == '\0')
-			registry_clip(slot->relnames[i], relnames[i],
-						  MG_EVENT_RELATION_LEN, slot->encoding);
-	LWLockRelease(shared->lock);
 }
 
 void

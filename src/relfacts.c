@@ -23,6 +23,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
@@ -135,6 +136,26 @@ created_in_this_xact(HeapTuple classtup, Oid relid)
 }
 
 /*
+ * Can no other session wait for a lock on relid?  So it is for a temporary
+ * relation, and for one this transaction created, which no one else can
+ * see yet.  A relation dropped in this transaction is not: others may wait
+ * on it until the drop commits.
+ */
+bool
+relfacts_private(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		private;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	private = ((Form_pg_class) GETSTRUCT(tup))->relpersistence == RELPERSISTENCE_TEMP ||
+		created_in_this_xact(tup, relid);
+	ReleaseSysCache(tup);
+	return private;
+}
+
+/*
  * Facts gathered for the statement being checked: several rules ask about
  * the same relation, and its size costs a stat() per segment.  Kept only
  * between relfacts_remember() and relfacts_forget(), in the memory of the
@@ -228,8 +249,9 @@ relfacts_gather_what(Oid relid, RelFacts *facts, bool measure)
 	facts->est_rows = mg_reltuples(cls);
 	ReleaseSysCache(tup);
 
-	if (facts->is_temp || !measure)
-		return true;			/* private to this session: nobody to block */
+	/* private to this session, or new: nobody to block, whatever the size */
+	if (facts->is_temp || facts->created_in_xact || !measure)
+		return true;
 
 	if (relkind == RELKIND_PARTITIONED_TABLE ||
 		relkind == RELKIND_PARTITIONED_INDEX)
@@ -321,16 +343,85 @@ relfacts_exempt(const RelFacts *facts)
 	return facts->is_temp || facts->created_in_xact || facts->size_bytes == 0;
 }
 
+/*
+ * The relation a statement names, as PostgreSQL will look it up, without
+ * a lock; InvalidOid if there is none.  The planner and the lock model ask
+ * about the same names of one statement: the answers are kept until
+ * relfacts_new_statement(), keyed by the node itself, which lives as long
+ * as the statement.
+ */
+#define RANGEVAR_MEMO_SIZE 4
+
+static struct
+{
+	const RangeVar *rv;
+	Oid			relid;
+}			rangevar_memo[RANGEVAR_MEMO_SIZE];
+static int	rangevar_memo_next = 0;
+
+void
+relfacts_new_statement(void)
+{
+	memset(rangevar_memo, 0, sizeof(rangevar_memo));
+	rangevar_memo_next = 0;
+}
+
+Oid
+relfacts_rangevar_relid(RangeVar *rv)
+{
+	Oid			relid;
+	int			i;
+
+	if (rv == NULL)
+		return InvalidOid;
+	for (i = 0; i < RANGEVAR_MEMO_SIZE; i++)
+		if (rangevar_memo[i].rv == rv)
+			return rangevar_memo[i].relid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	rangevar_memo[rangevar_memo_next].rv = rv;
+	rangevar_memo[rangevar_memo_next].relid = relid;
+	rangevar_memo_next = (rangevar_memo_next + 1) % RANGEVAR_MEMO_SIZE;
+	return relid;
+}
+
+/*
+ * The schema-qualified, quoted name of relid into buf, cut to size; false
+ * if the relation is gone.  For the guard, which names every relation it
+ * registers: no palloc'd copy, no format string.
+ */
+bool
+relfacts_relation_name_into(Oid relid, char *buf, Size size)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class cls;
+	char	   *nspname;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	nspname = get_namespace_name(cls->relnamespace);
+	strlcpy(buf, nspname ? quote_identifier(nspname) : "?", size);
+	strlcat(buf, ".", size);
+	strlcat(buf, quote_identifier(NameStr(cls->relname)), size);
+	ReleaseSysCache(tup);
+	return true;
+}
+
 /* The schema-qualified, quoted name of relid, or NULL if it is gone. */
 char *
 relfacts_relation_name(Oid relid)
 {
-	char	   *relname = get_rel_name(relid);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class cls;
+	char	   *name;
 
-	if (relname == NULL)
+	if (!HeapTupleIsValid(tup))
 		return NULL;
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	name = quote_qualified_identifier(get_namespace_name(cls->relnamespace),
+									  NameStr(cls->relname));
+	ReleaseSysCache(tup);
+	return name;
 }
 
 /* "5.2 GB"-style rendering for messages. */

@@ -59,6 +59,9 @@ check_set_persistence_rewrite(Node *stmt, RuleContext *ctx)
 void
 check_set_tablespace_move(Node *stmt, RuleContext *ctx)
 {
+	/* the hint is put together only for a statement the rule is about */
+	if (plan_first_hazard(ctx->plan, ctx->current->name) == NULL)
+		return;
 	simple_rewrite(ctx, "SET TABLESPACE",
 				   "SET TABLESPACE copies every block of the table (not its indexes) to the new tablespace while reads and writes wait.",
 				   psprintf("Move it online with %s (for example pg_repack --tablespace), or copy the rows into a new table created in the new tablespace and swap the names in one short transaction.",

@@ -33,7 +33,7 @@ static const RuleDef rule_catalog[] = {
 	{"invalid_index_skipped", RULE_LEVEL_ERROR,
 		"CREATE INDEX ... IF NOT EXISTS naming an existing INVALID index (left by a failed concurrent build), which PostgreSQL would silently skip",
 		"DROP INDEX CONCURRENTLY the invalid index, then build it again",
-	check_invalid_index_skipped},
+	check_invalid_index_skipped, true},
 	{"drop_index_not_concurrent", RULE_LEVEL_ERROR,
 		"DROP INDEX without CONCURRENTLY on an index of a large table (ACCESS EXCLUSIVE on the table)",
 		"DROP INDEX CONCURRENTLY",
@@ -137,23 +137,23 @@ static const RuleDef rule_catalog[] = {
 	{"add_column_json", RULE_LEVEL_WARNING,
 		"ADD COLUMN of type json (no equality operator: breaks DISTINCT, GROUP BY, UNION, and is reparsed on every access)",
 		"jsonb",
-	check_add_column_json},
+	check_add_column_json, true},
 	{"rename_incompatible", RULE_LEVEL_WARNING,
 		"RENAME of a table, view, column, schema or enum value (breaks application code still running with the old name)",
 		"add the new name alongside (a view, a new column kept in sync), switch the application, then drop the old name",
-	check_rename_incompatible},
+	check_rename_incompatible, true},
 	{"drop_incompatible", RULE_LEVEL_WARNING,
 		"DROP COLUMN or DROP TABLE (breaks application code still using them)",
 		"stop using the column or table in the application first, deploy, then drop it",
-	check_drop_incompatible},
+	check_drop_incompatible, true},
 	{"truncate_cascade", RULE_LEVEL_WARNING,
 		"TRUNCATE ... CASCADE (also empties every table that references it, recursively)",
 		"TRUNCATE the tables you mean, by name",
-	check_truncate_cascade},
+	check_truncate_cascade, true},
 	{"drop_database", RULE_LEVEL_WARNING,
 		"DROP DATABASE",
 		"make sure it is the database you mean; take a backup first",
-	check_drop_database},
+	check_drop_database, true},
 };
 
 #define NUM_RULES ((int) lengthof(rule_catalog))
@@ -420,6 +420,22 @@ rules_check_statement(Node *parsetree, const char *stmt_text)
  * RuleViolation, in catalog order, leaving out rules whose level in force
  * is off.  A statement PostgreSQL will refuse first is judged by no rule.
  */
+/* Did the plan find anything for this rule to judge? */
+static bool
+plan_has_effect_of(StmtPlan *plan, const char *rule)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->effects)
+	{
+		PlanEffect *e = (PlanEffect *) lfirst(lc);
+
+		if (e->rule != NULL && strcmp(e->rule, rule) == 0)
+			return true;
+	}
+	return false;
+}
+
 List *
 rules_check_plan(StmtPlan *plan)
 {
@@ -434,7 +450,10 @@ rules_check_plan(StmtPlan *plan)
 	for (i = 0; i < NUM_RULES; i++)
 	{
 		ctx.current = &rule_catalog[i];
-		if (ctx.current->check == NULL)
+		if (ctx.current->check == NULL ||
+			(!ctx.current->reads_statement &&
+			 (plan->effects == NIL ||
+			  !plan_has_effect_of(plan, ctx.current->name))))
 			continue;
 		ctx.level = levels_in_force ? levels_in_force[i] :
 			ctx.current->default_level;

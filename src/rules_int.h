@@ -33,6 +33,12 @@ struct RuleDef
 	const char *catches;		/* what it fires on */
 	const char *alternative;	/* the safe way */
 	RuleCheck	check;
+
+	/*
+	 * The check reads the statement itself.  Otherwise it judges only the
+	 * plan's effects that name the rule, and is not called without one.
+	 */
+	bool		reads_statement;
 };
 
 /* rules.c */

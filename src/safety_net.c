@@ -11,9 +11,10 @@
  * CLUSTER, VACUUM FULL, REFRESH MATERIALIZED VIEW) and every index
  * (index_create) through heap_create_with_catalog / index_create, which
  * call the object access hook (OAT_POST_CREATE) once the catalog rows are
- * written and before any row is copied or any index built.  The rows are
- * not visible to an ordinary catalog scan yet (no CommandCounterIncrement
- * since), so they are read with SnapshotSelf, as sepgsql does.
+ * written and before any row is copied or any index built.  The new
+ * relation is in the relcache by then; the new pg_index row is not visible
+ * to an ordinary catalog scan yet (no CommandCounterIncrement since), so it
+ * is read with SnapshotSelf, as sepgsql does.
  *
  * The decision is the rule's (table_rewrite or index_build), with its
  * level, migguard.mode and the bypass, through the same enforcement as the
@@ -45,6 +46,8 @@
 #include "tcop/utility.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
 typedef struct NetFrame
@@ -154,7 +157,8 @@ net_decide(NetFrame *frame, Oid relid, bool index_build)
 	const char *command;
 	RuleViolation *v;
 
-	if (foreseen(frame->plan, relid, index_build))
+	/* a new or temporary table blocks no one, whatever its size */
+	if (relfacts_private(relid) || foreseen(frame->plan, relid, index_build))
 		return;
 	if (!relfacts_get(relid, &facts) || relfacts_exempt(&facts) || !facts.is_large)
 		return;
@@ -178,21 +182,33 @@ static void
 net_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
-	HeapTuple	tup;
-	Form_pg_class cls;
+	Relation	rel;
+	FormData_pg_class copy;
+	Form_pg_class cls = &copy;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
+	/*
+	 * What CREATE TABLE creates (its TOAST table, the indexes of its keys,
+	 * those LIKE or PARTITION OF give it) is all on the new table; CREATE
+	 * INDEX builds what its plan foresaw (plan_index), or nothing yet.
+	 */
 	if (net_top == NULL || net_top->plan == NULL || net_top->plan->skipped ||
-		access != OAT_POST_CREATE || classId != RelationRelationId || subId != 0)
+		access != OAT_POST_CREATE || classId != RelationRelationId || subId != 0 ||
+		IsA(net_top->plan->stmt, CreateStmt) ||
+		IsA(net_top->plan->stmt, IndexStmt))
 		return;
 
-	tup = own_new_row(RelationRelationId, ClassOidIndexId, Anum_pg_class_oid,
-					  objectId);
-	if (!HeapTupleIsValid(tup))
+	/*
+	 * heap_create has put the new relation in the relcache already: its
+	 * name, kind and file number are there, without a catalog scan.
+	 */
+	rel = RelationIdGetRelation(objectId);
+	if (!RelationIsValid(rel))
 		return;
-	cls = (Form_pg_class) GETSTRUCT(tup);
+	copy = *rel->rd_rel;
+	RelationClose(rel);
 
 	/*
 	 * An index created over old storage (ALTER COLUMN TYPE reusing an index

@@ -41,7 +41,6 @@ static bool xact_registered = false;
 static int	xact_nrels = 0;
 static Oid	xact_relids[MG_MAX_GUARD_RELS];
 static char xact_relnames[MG_MAX_GUARD_RELS][MG_EVENT_RELATION_LEN];
-static bool xact_timeout_capped = false;
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -83,25 +82,6 @@ xact_guard_holds_strong_lock(Oid relid)
 		if (mg_lock_held_by_me(&tag, mode))
 			return true;
 	return false;
-}
-
-/*
- * Can no other session wait for a lock on relid?  So it is for a relation
- * created in this transaction, or a temporary one.  A relation dropped in
- * this transaction is not: others may wait on it until the drop commits.
- */
-bool
-xact_guard_invisible_to_others(Oid relid)
-{
-	Relation	rel = RelationIdGetRelation(relid);
-	bool		invisible;
-
-	if (rel == NULL)
-		return false;
-	invisible = rel->rd_createSubid != InvalidSubTransactionId ||
-		rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP;
-	RelationClose(rel);
-	return invisible;
 }
 
 /* Forget the relations whose strong locks this session no longer holds. */
@@ -195,23 +175,6 @@ xact_guard_statement_failed(char *cancel_reason, Size len)
 							   xact_relnames, cancel_reason, len);
 }
 
-/* Keep lock_timeout capped until the transaction ends. */
-static void
-cap_for_transaction(void)
-{
-	char		value[32];
-
-	if (xact_timeout_capped || migguard_lock_timeout_ms <= 0)
-		return;
-	xact_timeout_capped = true;
-	if (LockTimeout > 0 && LockTimeout <= migguard_lock_timeout_ms)
-		return;
-	snprintf(value, sizeof(value), "%d", migguard_lock_timeout_ms);
-	(void) set_config_option("lock_timeout", value,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-}
-
 /*
  * A guarded statement ended.  If it succeeded and its transaction goes on
  * ("continues") holding strong locks on relations others can wait for, the
@@ -225,11 +188,11 @@ xact_guard_statement_done(const GuardTarget *target,
 {
 	int			i;
 
+	/* a target is never a relation others cannot wait for (lockmodel.c) */
 	if (target != NULL && continues && migguard_guard_transactions)
 		for (i = 0; i < target->nrels; i++)
 			if (target->relmodes[i] > ShareUpdateExclusiveLock &&
-				xact_guard_holds_strong_lock(target->relids[i]) &&
-				!xact_guard_invisible_to_others(target->relids[i]))
+				xact_guard_holds_strong_lock(target->relids[i]))
 				remember(target->relids[i], relnames[i]);
 	if (xact_registered || xact_nrels > 0)
 		(void) prune_released();
@@ -244,7 +207,7 @@ xact_guard_statement_done(const GuardTarget *target,
 	/* the watcher looks again while anything is registered */
 	registry_wake_watcher();
 	if (!observe_only)
-		cap_for_transaction();
+		guard_cap_lock_timeout(GUC_ACTION_LOCAL);
 }
 
 /*
@@ -276,7 +239,6 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
-			xact_timeout_capped = false;
 			if (xact_registered)
 				end_registration();
 			break;
