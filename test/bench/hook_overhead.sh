@@ -33,6 +33,7 @@ max_connections = 20
 max_locks_per_transaction = 1024
 log_min_messages = warning"
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/hook_statements.sh"
 
 PAIRS=${1:-2000}
 ROUNDS=9
@@ -53,10 +54,7 @@ mark()
 	echo "SELECT pg_backend_pid() AS pid \\gset"
 	echo "\\setenv BPID :pid"
 	mark 0
-	for _ in $(seq 1 "$PAIRS"); do
-		echo "ALTER TABLE hook_t ALTER COLUMN v SET DEFAULT 1;"
-		echo "COMMENT ON TABLE hook_t IS 'benchmark';"
-	done
+	cheap_pairs "$PAIRS" hook_t
 	mark 1
 } >"$WORK/cheap.sql"
 
@@ -64,10 +62,7 @@ mark()
 	echo "SELECT pg_backend_pid() AS pid \\gset"
 	echo "\\setenv BPID :pid"
 	mark 0
-	for _ in $(seq 1 "$PART_PAIRS"); do
-		echo "ALTER TABLE parted ALTER COLUMN v SET DEFAULT 1;"
-		echo "COMMENT ON TABLE parted IS 'benchmark';"
-	done
+	cheap_pairs "$PART_PAIRS" parted
 	mark 1
 } >"$WORK/partitions.sql"
 
@@ -75,13 +70,7 @@ mark()
 	echo "SELECT pg_backend_pid() AS pid \\gset"
 	echo "\\setenv BPID :pid"
 	mark 0
-	for i in $(seq 1 "$SCRIPT_UNITS"); do
-		echo "CREATE TABLE s_$i (id int PRIMARY KEY, v int);"
-		echo "ALTER TABLE s_$i ADD COLUMN w text;"
-		echo "CREATE INDEX ON s_$i (v);"
-		echo "COMMENT ON TABLE s_$i IS 'benchmark';"
-		echo "ALTER TABLE hook_t ALTER COLUMN v SET DEFAULT $i;"
-	done
+	migration_units "$SCRIPT_UNITS"
 	mark 1
 } >"$WORK/script.sql"
 

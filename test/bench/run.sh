@@ -10,9 +10,10 @@
 #
 # Environment: PG_CONFIG, BENCH_OUT, BENCH_SMOKE, BENCH_REPEAT (runs of each
 # lock-queue scenario), BENCH_PARTS (which of lock_queue idle_overhead
-# hook_overhead watch_scan_cost to run).  Needs migguard installed into
-# PG_CONFIG's PostgreSQL (`make bench` does `make install` first); as root it
-# installs gnuplot-nox if missing and runs the rest as the postgres OS user.
+# hook_overhead hook_instructions watch_scan_cost to run).  Needs migguard
+# installed into PG_CONFIG's PostgreSQL (`make bench` does `make install`
+# first); as root it installs gnuplot-nox and valgrind if missing and runs
+# the rest as the postgres OS user.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,10 +21,10 @@ top=$(cd "$here/../.." && pwd)
 . "$top/scripts/common.sh"
 export PG_CONFIG
 OUT=${BENCH_OUT:-$top/bench-results}
-PARTS=${BENCH_PARTS:-"lock_queue idle_overhead hook_overhead watch_scan_cost"}
+PARTS=${BENCH_PARTS:-"lock_queue idle_overhead hook_overhead hook_instructions watch_scan_cost"}
 
 if [ "$(id -u)" = 0 ]; then
-	ensure_packages "gnuplot-nox"
+	ensure_packages "gnuplot-nox valgrind"
 	mkdir -p "$OUT"
 	chown "$PG_USER" "$OUT"
 	BENCH_COMMIT=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
@@ -69,7 +70,7 @@ mem=$(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo)
 	echo "- load average (1, 5, 15 min) at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "  (other work on the machine shows here: figures from a busy machine are noisier)"
 	echo
-	for part in lock-queue idle-overhead hook-cost watcher-cost; do
+	for part in lock-queue idle-overhead hook-cost hook-instructions watcher-cost; do
 		[ -f "$OUT/$part.md" ] && cat "$OUT/$part.md"
 	done
 	if [ -n "$broken" ]; then
@@ -81,7 +82,7 @@ mem=$(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo)
 
 echo
 echo "=== summary (report: $OUT/report.md)"
-for part in lock-queue idle-overhead hook-cost watcher-cost; do
+for part in lock-queue idle-overhead hook-cost hook-instructions watcher-cost; do
 	[ -f "$OUT/$part.md" ] || continue
 	echo
 	head -1 "$OUT/$part.md"

@@ -17,7 +17,7 @@ bad() {
 }
 
 [ -s "$report" ] || bad "no report"
-for section in "Lock queue" "Idle overhead" "Hook cost" "Watcher cost"; do
+for section in "Lock queue" "Idle overhead" "Hook cost" "Hook cost: instructions" "Watcher cost"; do
 	grep -q "^## $section" "$report" || bad "the report has no section \"$section\""
 done
 for scenario in reader held intermittent; do
@@ -33,6 +33,10 @@ grep -Eq '^\| select-only \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \|' "$report" ||
 	bad "idle overhead without a ratio"
 [ "$(grep -Ec '^\| (cheap|partitions|script) \| [0-9]+ \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' "$report")" = 3 ] ||
 	bad "hook cost without its three ratios"
+[ "$(grep -Ec '^\| (cheap|partitions|script) \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| -?[0-9]+ \|$' "$report")" = 3 ] ||
+	bad "hook instructions without its three ratios"
+[ "$(grep -Ec '^\| string of [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| -?[0-9]+ \|$' "$report")" = 2 ] ||
+	bad "hook instructions without its two query strings"
 [ "$(grep -Ec '^\| (connections|locks) \| [0-9]+ \(' "$report")" = 2 ] ||
 	bad "watcher cost without its two rows"
 grep -Eq 'the watcher woke \*\*[0-9]+\*\* times' "$report" || bad "watcher cost without the idle wake-ups"
