@@ -209,17 +209,20 @@ locks_in_hand(const GuardTarget *target, bool may_lock_ahead, bool alone)
 {
 	int			i;
 
-	for (i = 0; !alone && i < target->nrels; i++)
+	if (!alone)
 	{
-		LOCKTAG		tag;
+		for (i = 0; i < target->nrels; i++)
+		{
+			LOCKTAG		tag;
 
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, target->relids[i]);
-		if (!mg_lock_held_by_me(&tag, target->relmodes[i]) &&
-			!mg_lock_held_by_me(&tag, AccessExclusiveLock))
-			break;
+			SET_LOCKTAG_RELATION(tag, MyDatabaseId, target->relids[i]);
+			if (!mg_lock_held_by_me(&tag, target->relmodes[i]) &&
+				!mg_lock_held_by_me(&tag, AccessExclusiveLock))
+				break;
+		}
+		if (i == target->nrels)
+			return true;
 	}
-	if (!alone && i == target->nrels)
-		return true;
 	return may_lock_ahead && queue_wait_lock_now(target);
 }
 
